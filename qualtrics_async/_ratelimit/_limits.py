@@ -40,8 +40,7 @@ def normalize_path(path: str) -> str:
     path = path.split("?", 1)[0].split("#", 1)[0]
     if path.startswith(_API_PREFIX):
         path = path[len(_API_PREFIX) :]
-    path = "/" + "/".join(_split(path))
-    return path
+    return "/" + "/".join(_split(path))
 
 
 class RateLimits:

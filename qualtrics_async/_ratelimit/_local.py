@@ -1,0 +1,212 @@
+"""The in-process limiter: a no-burst GCRA pacer that grants the brand key and the endpoint key together.
+
+Why not aiolimiter's ``AsyncLimiter(N, 60)``: its bucket starts empty and lets almost 2×N
+through in the first window (measured: ``AsyncLimiter(50, 1)`` let 99 requests through in
+the first second against a server enforcing 50/s, drawing 53 429s). The no-burst recipe
+``AsyncLimiter(1, 60 / N)`` fixes that for one key, but a request here needs two keys (the
+brand-wide budget and its endpoint's row): taking them one after the other lets a request
+sit between the two, so sends bunch up on the first key when the second one's queue
+drains. This pacer instead keeps one theoretical arrival time per key and grants *all* of
+a request's keys at the same instant, so the sends on every key stay spaced by at least
+the key's interval, and any sliding window holds at most the limit.
+
+Waiters queue FIFO per key set; a request for a slow endpoint never blocks one for a
+fast endpoint. A single timer is armed for the earliest waiter (as aiolimiter does), and
+a cancelled waiter takes nothing with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from qualtrics_async._logging import logger
+from qualtrics_async._ratelimit._limits import RateLimits
+
+BRAND_KEY = "brand"
+
+DEFAULT_UTILIZATION = 0.95
+"""Fraction of each published limit the pacer uses, leaving headroom for clock and network jitter."""
+
+_MIN_MULTIPLIER = 0.05
+_RECOVERY_STEP = 0.1
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """What the request pipeline needs from a limiter (local or shared)."""
+
+    async def acquire(self, method: str, path: str) -> None:
+        """Wait until a request ``method path`` may be sent under every limit that applies."""
+
+    def throttled(self, method: str, path: str, retry_after: float | None) -> None:
+        """Report a 429 for ``method path``: pause (``retry_after``) and slow down."""
+
+
+@dataclass(slots=True)
+class _KeyState:
+    interval: float
+    tat: float = 0.0  # theoretical arrival time of the next request
+    blocked_until: float = 0.0
+    multiplier: float = 1.0  # AIMD: the fraction of the configured rate in use
+    last_decrease: float = -math.inf
+    last_change: float = -math.inf
+
+    def ready_at(self) -> float:
+        return max(self.tat, self.blocked_until)
+
+    def consume(self, now: float) -> None:
+        self.tat = max(self.tat, now) + self.interval / self.multiplier
+
+
+@dataclass(slots=True)
+class _Waiter:
+    seq: int
+    future: asyncio.Future[None] = field(repr=False)
+
+
+class LocalRateLimiter:
+    """Paces requests in this process under the brand limit and the endpoint rows of ``limits``.
+
+    Args:
+        limits: the table to enforce.
+        utilization: the fraction of each limit to use (default 0.95).
+
+    On a 429 (:meth:`throttled`) the key that most likely tripped (the endpoint's row if
+    it has a lower limit than the brand, else the brand) pauses for ``Retry-After`` and
+    halves its rate, at most once per window; each clean window then gives back 10 % of
+    the configured rate, never above it.
+    """
+
+    def __init__(self, limits: RateLimits, *, utilization: float = DEFAULT_UTILIZATION) -> None:
+        if not 0 < utilization <= 1:
+            raise ValueError(f"utilization must be in (0, 1], got {utilization!r}")
+        self._limits = limits
+        self._utilization = utilization
+        self._states: dict[str, _KeyState] = {}
+        self._queues: dict[tuple[str, ...], deque[_Waiter]] = {}
+        self._seq = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def limits(self) -> RateLimits:
+        """The table this limiter enforces."""
+        return self._limits
+
+    def keys_for(self, method: str, path: str) -> tuple[str, ...]:
+        """The limiter keys a request takes: the brand, plus its endpoint row if that is lower."""
+        route = self._limits.route(method, path)
+        brand = self._limits.brand_per_minute
+        keys: list[str] = []
+        if brand is not None:
+            keys.append(BRAND_KEY)
+        if route.key is not None and route.per_minute is not None and (brand is None or route.per_minute < brand):
+            keys.append(route.key)
+        return tuple(keys)
+
+    def _state(self, key: str) -> _KeyState:
+        state = self._states.get(key)
+        if state is None:
+            per_minute = self._limits.brand_per_minute if key == BRAND_KEY else self._limits.endpoints.get(key)
+            assert per_minute is not None, key
+            state = _KeyState(interval=self._limits.window_seconds / (per_minute * self._utilization))
+            self._states[key] = state
+        return state
+
+    async def acquire(self, method: str, path: str) -> None:
+        """Wait for a slot on every key of ``method path``; see :class:`RateLimiter`."""
+        keys = self.keys_for(method, path)
+        if not keys:
+            return
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        queue = self._queues.get(keys)
+        now = loop.time()
+        if not queue and all(self._state(k).ready_at() <= now for k in keys):
+            self._grant(keys, now)
+            return
+        waiter = _Waiter(next(self._seq), loop.create_future())
+        self._queues.setdefault(keys, deque()).append(waiter)
+        self._dispatch()
+        try:
+            await waiter.future
+        except asyncio.CancelledError:
+            if not waiter.future.done():
+                waiter.future.cancel()
+            self._dispatch()  # re-arm for the next waiter; a cancelled one consumed nothing
+            raise
+
+    def _grant(self, keys: tuple[str, ...], now: float) -> None:
+        for key in keys:
+            state = self._state(key)
+            self._recover(state, now)
+            state.consume(now)
+
+    def _recover(self, state: _KeyState, now: float) -> None:
+        window = self._limits.window_seconds
+        if state.multiplier < 1.0 and now - state.last_change >= window:
+            state.multiplier = min(1.0, state.multiplier + _RECOVERY_STEP)
+            state.last_change = now
+
+    def _dispatch(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while True:
+            now = loop.time()
+            best_keys: tuple[str, ...] | None = None
+            best_at = math.inf
+            best_seq = 0
+            for keys, queue in list(self._queues.items()):
+                while queue and queue[0].future.done():
+                    queue.popleft()  # cancelled while waiting
+                if not queue:
+                    del self._queues[keys]
+                    continue
+                at = max(self._state(k).ready_at() for k in keys)
+                if at < best_at or (at == best_at and queue[0].seq < best_seq):
+                    best_keys, best_at, best_seq = keys, at, queue[0].seq
+            if best_keys is None:
+                return
+            if best_at > now:
+                self._timer = loop.call_at(best_at, self._dispatch)
+                return
+            waiter = self._queues[best_keys].popleft()
+            self._grant(best_keys, now)
+            waiter.future.set_result(None)
+
+    def throttled(self, method: str, path: str, retry_after: float | None) -> None:
+        """Pause and slow the key that a 429 for ``method path`` most likely tripped."""
+        keys = self.keys_for(method, path)
+        if not keys:
+            return
+        key = keys[-1]  # the endpoint row when it is stricter than the brand, else the brand
+        state = self._state(key)
+        loop = self._loop or asyncio.get_running_loop()
+        now = loop.time()
+        if retry_after is not None and retry_after > 0:
+            state.blocked_until = max(state.blocked_until, now + retry_after)
+        if now - state.last_decrease >= self._limits.window_seconds:
+            state.multiplier = max(_MIN_MULTIPLIER, state.multiplier * 0.5)
+            state.last_decrease = state.last_change = now
+            logger.warning(
+                "429 from Qualtrics on %s: pacing %r at %.0f%% of its configured rate until clean windows "
+                "restore it (another process may share the brand's budget)",
+                f"{method} {path}",
+                key,
+                state.multiplier * 100,
+            )
+        self._dispatch()
+
+    def rate_multiplier(self, method: str, path: str) -> float:
+        """The current AIMD multiplier of the key a 429 on ``method path`` would slow (1.0 = full rate)."""
+        keys = self.keys_for(method, path)
+        return self._state(keys[-1]).multiplier if keys else 1.0

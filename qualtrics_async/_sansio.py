@@ -1,0 +1,216 @@
+"""Pure functions that interpret HTTP answers: no I/O, unit-testable on bytes.
+
+Building paths, decoding the envelope, mapping an error answer to its exception, and
+parsing ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from qualtrics_async._decoding import ErrorEnvelope, Meta, error_decoder
+from qualtrics_async.errors import (
+    APIStatusError,
+    RateLimitError,
+    ResponseDecodeError,
+    ResponseValidationError,
+    error_for_status,
+)
+
+SNIPPET_BYTES = 512
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """What an error message needs to know about the call (never credentials)."""
+
+    method: str
+    path: str
+    attempts: int = 1
+    elapsed: float | None = None
+
+
+def build_path(template: str, /, **params: str) -> str:
+    """Fill ``{name}`` placeholders with percent-encoded values.
+
+    Every value is encoded as one path segment (``/``, ``..``, ``?`` included), so an id
+    can never change which endpoint is called.
+    """
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in params:
+            raise KeyError(f"missing path parameter {name!r} for {template!r}")
+        value = str(params[name])
+        if not value or value in (".", ".."):
+            raise ValueError(f"path parameter {name!r} must be a non-empty id, got {value!r}")
+        return quote(value, safe="")
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+def snippet(body: bytes) -> str:
+    """The first bytes of a body, decoded leniently, for error messages."""
+    text = body[:SNIPPET_BYTES].decode("utf-8", errors="replace")
+    text = " ".join(text.split())
+    return text + ("…" if len(body) > SNIPPET_BYTES else "")
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delta-seconds or an HTTP date.
+
+    Returns ``None`` for a missing, negative, non-finite or unparseable value, so the
+    caller falls back to its own backoff. ``now`` is the current Unix time (for dates).
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(seconds) or seconds < 0:
+            return None
+        return seconds
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def status_code_of(meta: Meta | None) -> int | None:
+    """The numeric code in ``meta.httpStatus`` ("200 - OK" → 200), if parseable."""
+    if meta is None or not meta.httpStatus:
+        return None
+    head = meta.httpStatus.strip().split(" ", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def decode_error_meta(body: bytes) -> Meta | None:
+    """The ``meta`` of an error body, or ``None`` when the body is not an envelope."""
+    try:
+        return error_decoder.decode(body).meta
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def status_error(
+    status: int,
+    reason: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    call: CallInfo,
+    *,
+    meta: Meta | None = None,
+    retry_after: float | None = None,
+) -> APIStatusError:
+    """The exception for an error answer, with Qualtrics' code, message and requestId."""
+    if meta is None:
+        meta = decode_error_meta(body)
+    cls = error_for_status(status)
+    error = meta.error if meta else None
+    body_text = None if meta else snippet(body)
+    parts = [f"HTTP {status} {reason}".rstrip()]
+    if error and (error.errorMessage or error.errorCode):
+        detail = error.errorMessage or ""
+        if error.errorCode:
+            detail = f"{detail} ({error.errorCode})".strip()
+        parts.append(f": {detail}")
+    elif body_text is not None:
+        kind = headers.get("Content-Type", "unknown content type").split(";")[0]
+        parts.append(f": the body is not a Qualtrics envelope ({kind}): {body_text!r}" if body_text else ": empty body")
+    if status in (301, 302, 303, 307, 308):
+        parts.append(f"; redirect to {_origin_only(headers.get('Location'))} not followed")
+    if retry_after is not None:
+        parts.append(f"; Retry-After {retry_after:g} s")
+    if cls.hint:
+        parts.append(f" — {cls.hint}")
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "error_code": error.errorCode if error else None,
+        "error_message": error.errorMessage if error else None,
+        "body_snippet": body_text,
+        "method": call.method,
+        "path": call.path,
+        "request_id": meta.requestId if meta else None,
+        "attempts": call.attempts,
+        "elapsed": call.elapsed,
+    }
+    if cls is RateLimitError:
+        return RateLimitError("".join(parts), retry_after=retry_after, **kwargs)
+    return cls("".join(parts), **kwargs)
+
+
+def _origin_only(location: str | None) -> str:
+    if not location:
+        return "an unspecified location"
+    match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*)", location)
+    return match.group(1) if match else "a relative location"
+
+
+def decode_failure(
+    exc: msgspec.DecodeError | msgspec.ValidationError,
+    body: bytes,
+    status: int,
+    content_type: str,
+    call: CallInfo,
+    request_id: str | None = None,
+) -> ResponseDecodeError:
+    """The exception for a 2xx body that is not the expected JSON."""
+    kind = content_type.split(";")[0] or "no content type"
+    if isinstance(exc, msgspec.ValidationError):
+        return ResponseValidationError(
+            f"HTTP {status} answer has an unexpected shape: {exc}. Qualtrics may have changed the "
+            "response; please report it with the requestId",
+            status=status,
+            body_snippet=snippet(body),
+            method=call.method,
+            path=call.path,
+            request_id=request_id,
+            attempts=call.attempts,
+            elapsed=call.elapsed,
+        )
+    if not body:
+        what = "an empty body"
+    elif "truncated" in str(exc):
+        what = f"truncated or invalid JSON ({len(body)} bytes)"
+    else:
+        what = f"a body that is not JSON ({kind}): {snippet(body)!r}"
+    return ResponseDecodeError(
+        f"HTTP {status} answer is {what}; expected the Qualtrics JSON envelope",
+        status=status,
+        body_snippet=snippet(body),
+        method=call.method,
+        path=call.path,
+        request_id=request_id,
+        attempts=call.attempts,
+        elapsed=call.elapsed,
+    )
+
+
+__all__ = [
+    "CallInfo",
+    "ErrorEnvelope",
+    "build_path",
+    "decode_error_meta",
+    "decode_failure",
+    "parse_retry_after",
+    "snippet",
+    "status_code_of",
+    "status_error",
+]

@@ -1,0 +1,414 @@
+"""The request pipeline: the one place a request is built, sent, retried and decoded.
+
+call deadline → [ attempt: limiter.acquire(brand + endpoint) → auth header → send →
+read (attempt deadline) → classify → retry? (release the connection, then sleep) ]
+→ decode the envelope → map errors
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+import anyio
+import msgspec
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from qualtrics_async._auth import Auth
+from qualtrics_async._config import API_PREFIX, Endpoint, RetryPolicy, Timeouts
+from qualtrics_async._decoding import Envelope, Meta, json_encoder
+from qualtrics_async._logging import logger, warn_once
+from qualtrics_async._ratelimit import RateLimiter, RateLimits
+from qualtrics_async._retry import (
+    RETRYABLE_STATUSES,
+    Decision,
+    Failure,
+    RetryBudget,
+    decide,
+    is_idempotent,
+)
+from qualtrics_async._sansio import CallInfo, decode_failure, parse_retry_after, status_code_of, status_error
+from qualtrics_async._secret import redact
+from qualtrics_async.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ClientClosedError,
+    ConfigurationError,
+    QualtricsError,
+    ResponseDecodeError,
+    TLSError,
+    UnsafeURLError,
+)
+
+T = TypeVar("T")
+QueryParams = Mapping[str, str | int | float | bool]
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A resolved request target: the URL to send and the API path for limits and messages."""
+
+    url: URL
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A decoded 2xx answer."""
+
+    result: Any
+    meta: Meta | None
+    status: int
+
+
+class _BadBody(Exception):
+    """A 2xx body that could not be decoded; carries the error to raise if not retried."""
+
+    def __init__(self, error: ResponseDecodeError, retryable: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retryable = retryable
+
+
+class Session:
+    """Sends requests for a client. Not public: use :class:`qualtrics_async.QualtricsClient`."""
+
+    def __init__(
+        self,
+        *,
+        http: aiohttp.ClientSession,
+        endpoint: Endpoint,
+        auth: Auth,
+        limits: RateLimits,
+        limiter: RateLimiter | None,
+        retry: RetryPolicy,
+        timeouts: Timeouts,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.http = http
+        self.endpoint = endpoint
+        self.auth = auth
+        self.limits = limits
+        self.limiter = limiter
+        self.retry = retry
+        self.timeouts = timeouts
+        self.budget = RetryBudget(retry)
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.closed = False
+
+    # -- targets ---------------------------------------------------------------------------
+
+    def target(self, path_or_url: str, params: QueryParams | None = None) -> Target:
+        """Resolve an API path (``/surveys/SV_1``) or a same-origin absolute URL (a ``nextPage``).
+
+        Absolute URLs are kept verbatim (Qualtrics' ``nextPage`` must not be rebuilt) and
+        refused when they point to another origin, which would hand the token to it.
+        """
+        if "://" in path_or_url:
+            url = URL(path_or_url, encoded=True)
+            if not self.endpoint.same_origin(url):
+                raise UnsafeURLError(
+                    f"refusing to send credentials to {url.origin()!s}: it is not the configured origin "
+                    f"{self.endpoint.origin!s} (a nextPage or redirect on another host, scheme or port)"
+                )
+            if not (url.raw_path + "/").startswith(API_PREFIX + "/"):
+                raise UnsafeURLError(f"refusing a URL outside {API_PREFIX}: {url.raw_path!r}")
+            path = url.raw_path[len(API_PREFIX) :] or "/"
+        else:
+            if not path_or_url.startswith("/"):
+                path_or_url = "/" + path_or_url
+            if path_or_url.startswith(API_PREFIX + "/"):
+                path_or_url = path_or_url[len(API_PREFIX) :]
+            raw_path = path_or_url.partition("?")[0]
+            segments = raw_path.split("/")
+            if any(seg in (".", "..") for seg in segments) or "//" in raw_path:
+                raise ConfigurationError(
+                    f"path {raw_path!r} has empty or dot segments; build paths with qualtrics_async.build_path()"
+                )
+            url = URL(str(self.endpoint.api_root) + path_or_url)
+            path = raw_path
+        if params:
+            url = url.update_query({k: _query_value(v) for k, v in params.items()})
+        return Target(url, path)
+
+    # -- the pipeline ------------------------------------------------------------------------
+
+    async def call(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: QueryParams | None = None,
+        json: Any = None,
+        decoder: msgspec.json.Decoder[Envelope[Any]],
+        expect_result: bool = True,
+        idempotent: bool | None = None,
+        timeout: float | None = None,
+    ) -> Answer:
+        """Send one API call through the whole pipeline and return its decoded answer."""
+        method = method.upper()
+        target = self.target(path_or_url, params)
+        body = None if json is None else json_encoder.encode(json)
+
+        async def decode(resp: aiohttp.ClientResponse, call: CallInfo) -> Answer:
+            raw = await resp.read()
+            return self._decode(raw, resp.status, resp.headers, decoder, expect_result, call)
+
+        return await self.send(
+            method,
+            target,
+            body=body,
+            on_success=decode,
+            idempotent=idempotent,
+            timeout=timeout,
+            attempt_timeout=self.timeouts.attempt,
+        )
+
+    async def send(
+        self,
+        method: str,
+        target: Target,
+        *,
+        body: bytes | None,
+        on_success: Callable[[aiohttp.ClientResponse, CallInfo], Awaitable[T]],
+        idempotent: bool | None = None,
+        timeout: float | None = None,
+        attempt_timeout: float | None,
+        content_type: str = "application/json",
+    ) -> T:
+        """Run the attempt loop; ``on_success`` consumes a 2xx response (read JSON, stream a file)."""
+        if self.closed or self.http.closed:
+            raise ClientClosedError(
+                "the client is closed: use it inside 'async with QualtricsClient(...) as client:'",
+                method=method,
+                path=target.path,
+            )
+        route = self.limits.route(method, target.path)
+        safe_to_repeat = is_idempotent(method, route.key) if idempotent is None else idempotent
+        deadline = timeout if timeout is not None else self.timeouts.call
+        started = time.monotonic()
+        attempt = 0
+        refreshed = False
+
+        def info() -> CallInfo:
+            return CallInfo(method, target.path, attempt, time.monotonic() - started)
+
+        try:
+            with anyio.fail_after(deadline) if deadline is not None else nullcontext():
+                while True:
+                    attempt += 1
+                    if self.limiter is not None:
+                        await self.limiter.acquire(method, target.path)
+                    failure: Failure
+                    retry_after: float | None = None
+                    error: QualtricsError
+                    try:
+                        with anyio.fail_after(attempt_timeout) if attempt_timeout is not None else nullcontext():
+                            name, value = await self.auth.header(self.http)
+                            headers = {name: value}
+                            if body is not None:
+                                headers["Content-Type"] = content_type
+                            async with self.http.request(
+                                method, target.url, data=body, headers=headers, allow_redirects=False
+                            ) as resp:
+                                if 200 <= resp.status < 300:
+                                    result = await on_success(resp, info())
+                                    self.budget.refund()
+                                    return result
+                                raw = await resp.content.read(_ERROR_BODY_LIMIT)
+                                status, reason, resp_headers = resp.status, resp.reason or "", resp.headers
+                    except _BadBody as bad:
+                        if not bad.retryable:
+                            raise bad.error from None
+                        failure, error = Failure.BAD_BODY, bad.error
+                    except TimeoutError:
+                        failure = Failure.TIMEOUT
+                        error = APITimeoutError(
+                            f"no complete answer within the attempt timeout of {attempt_timeout:g} s "
+                            "(Timeouts.attempt)",
+                            method=method,
+                            path=target.path,
+                        )
+                    except aiohttp.ClientError as exc:
+                        failure, error = self._classify_exception(exc, method, target.path)
+                    else:
+                        # An error status: the connection is released (the `async with` has closed).
+                        if status == 401 and self.auth.can_refresh and not refreshed:
+                            refreshed = True
+                            self.auth.invalidate(value)
+                            attempt -= 1  # the refresh retry is free: the request was rejected, not processed
+                            continue
+                        retry_after = parse_retry_after(resp_headers.get("Retry-After"), now=time.time())
+                        error = status_error(status, reason, raw, resp_headers, info(), retry_after=retry_after)
+                        if status == 429:
+                            failure = Failure.THROTTLED
+                            if self.limiter is not None:
+                                self.limiter.throttled(method, target.path, retry_after)
+                        elif status in RETRYABLE_STATUSES:
+                            failure = Failure.SERVER
+                        else:
+                            raise error
+                    decision = decide(
+                        failure,
+                        idempotent=safe_to_repeat,
+                        attempt=attempt,
+                        policy=self.retry,
+                        budget=self.budget,
+                        retry_after=retry_after,
+                        rng=self._rng,
+                    )
+                    if not decision.retry:
+                        raise self._final(error, attempt, started, decision)
+                    self._log_retry(method, target.path, attempt, decision, error)
+                    await anyio.sleep(decision.delay)
+        except TimeoutError:
+            raise APITimeoutError(
+                f"the call did not finish within its deadline of {deadline:g} s (Timeouts.call or timeout=)",
+                method=method,
+                path=target.path,
+                attempts=attempt,
+                elapsed=time.monotonic() - started,
+            ) from None
+        except (aiohttp.ClientError, RuntimeError) as exc:
+            # The session was closed under an in-flight request.
+            if self.closed or self.http.closed:
+                raise ClientClosedError(
+                    "the client was closed while this request was in flight",
+                    method=method,
+                    path=target.path,
+                    attempts=attempt,
+                ) from None
+            if isinstance(exc, aiohttp.ClientError):  # pragma: no cover - classified above
+                raise APIConnectionError(redact(str(exc)), method=method, path=target.path) from None
+            raise
+
+    def _classify_exception(self, exc: aiohttp.ClientError, method: str, path: str) -> tuple[Failure, QualtricsError]:
+        detail = redact(f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, aiohttp.ClientSSLError):
+            raise TLSError(
+                f"TLS failure talking to {self.endpoint.origin.host}: {detail}. Certificates are always "
+                "verified; pass ssl_context= with your CA if you use a TLS-inspecting proxy",
+                method=method,
+                path=path,
+            ) from None
+        if self.closed or self.http.closed:
+            raise ClientClosedError(
+                "the client was closed while this request was in flight", method=method, path=path
+            ) from None
+        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+            return Failure.NOT_SENT, APIConnectionError(
+                f"could not connect to {self.endpoint.origin!s} ({detail}); check the datacenter/base URL "
+                "and your network",
+                method=method,
+                path=path,
+            )
+        if isinstance(exc, aiohttp.ServerTimeoutError):
+            return Failure.TIMEOUT, APITimeoutError(
+                f"the server went silent for longer than Timeouts.sock_read ({detail})", method=method, path=path
+            )
+        if isinstance(exc, aiohttp.InvalidURL):
+            raise ConfigurationError(f"invalid URL: {detail}", method=method, path=path) from None
+        return Failure.DROPPED, APIConnectionError(
+            f"the connection failed mid-request ({detail})", method=method, path=path
+        )
+
+    @staticmethod
+    def _final(error: QualtricsError, attempt: int, started: float, decision: Decision) -> QualtricsError:
+        error.attempts = attempt
+        error.elapsed = time.monotonic() - started
+        if attempt > 1 or "not idempotent" in decision.reason or "budget" in decision.reason:
+            error.message = f"{error.message}; {decision.reason}"
+        return error
+
+    def _log_retry(self, method: str, path: str, attempt: int, decision: Decision, error: QualtricsError) -> None:
+        logger.info(
+            "retrying %s %s in %.2f s (attempt %d failed: %s)",
+            method,
+            path,
+            decision.delay,
+            attempt,
+            error.message if isinstance(error, QualtricsError) else error,
+        )
+
+    # -- decoding ----------------------------------------------------------------------------
+
+    def _decode(
+        self,
+        raw: bytes,
+        status: int,
+        headers: CIMultiDictProxy[str],
+        decoder: msgspec.json.Decoder[Envelope[Any]],
+        expect_result: bool,
+        call: CallInfo,
+    ) -> Answer:
+        content_type = headers.get("Content-Type", "")
+        if status == 204 or (not raw and not expect_result):
+            return Answer(None, None, status)
+        try:
+            envelope = decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            raise _BadBody(decode_failure(exc, raw, status, content_type, call, _request_id(raw)), False) from None
+        except msgspec.DecodeError as exc:
+            raise _BadBody(decode_failure(exc, raw, status, content_type, call), True) from None
+        meta = envelope.meta
+        if meta is not None and meta.notice:
+            host = self.endpoint.origin.host or ""
+            warn_once(f"notice:{host}:{meta.notice}", "Qualtrics notice for %s: %s", host, meta.notice)
+        meta_status = status_code_of(meta)
+        if meta_status is not None and not 200 <= meta_status < 300:
+            raise status_error(meta_status, "(in meta.httpStatus)", raw, headers, call, meta=meta)
+        if envelope.result is msgspec.UNSET:
+            if meta is None:
+                raise _BadBody(
+                    ResponseDecodeError(
+                        f"HTTP {status} answer is JSON but not a Qualtrics envelope (no 'result' nor 'meta')",
+                        status=status,
+                        method=call.method,
+                        path=call.path,
+                        attempts=call.attempts,
+                    ),
+                    True,
+                )
+            if expect_result:
+                raise _BadBody(
+                    ResponseDecodeError(
+                        f"HTTP {status} answer has no 'result' (meta.httpStatus {meta.httpStatus!r})",
+                        status=status,
+                        method=call.method,
+                        path=call.path,
+                        request_id=meta.requestId,
+                        attempts=call.attempts,
+                    ),
+                    False,
+                )
+            return Answer(None, meta, status)
+        return Answer(envelope.result, meta, status)
+
+
+class _RequestIdOnly(msgspec.Struct):
+    meta: Meta | None = None
+
+
+def _request_id(raw: bytes) -> str | None:
+    try:
+        meta = msgspec.json.decode(raw, type=_RequestIdOnly).meta
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return meta.requestId if meta else None
+
+
+def _query_value(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+__all__ = ["APIStatusError", "Answer", "QueryParams", "Session", "Target"]

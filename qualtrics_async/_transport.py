@@ -1,0 +1,41 @@
+"""The aiohttp session: connection pool, TLS and socket timeouts."""
+
+from __future__ import annotations
+
+import ssl
+
+import aiohttp
+
+from qualtrics_async._config import Timeouts
+from qualtrics_async._version import __version__
+
+USER_AGENT = f"qualtrics-async/{__version__} aiohttp/{aiohttp.__version__}"
+
+
+def default_ssl_context() -> ssl.SSLContext:
+    """System trust store, certificate and host name checks on, TLS 1.2 at least."""
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def create_http_session(
+    timeouts: Timeouts, *, pool_size: int = 100, ssl_context: ssl.SSLContext | None = None
+) -> aiohttp.ClientSession:
+    """A session whose sockets time out on connect and on silence, with no total limit.
+
+    The per-attempt and per-call limits are applied by the request pipeline (a total
+    here would cut long downloads short, and ``sock_read`` alone does not stop a server
+    that drips one byte at a time).
+    """
+    connector = aiohttp.TCPConnector(limit=pool_size, ttl_dns_cache=300, ssl=ssl_context or default_ssl_context())
+    timeout = aiohttp.ClientTimeout(
+        total=None, connect=None, sock_connect=timeouts.connect, sock_read=timeouts.sock_read
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        raise_for_status=False,
+        trust_env=False,
+    )

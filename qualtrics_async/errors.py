@@ -1,0 +1,269 @@
+"""The exception hierarchy of qualtrics-async.
+
+Every error raised by the client derives from :class:`QualtricsError`::
+
+    QualtricsError
+    ├── ConfigurationError            bad arguments or environment, raised before any request
+    ├── ClientClosedError             the client was closed (or never opened)
+    ├── APIConnectionError            the request did not get an HTTP answer
+    │   ├── APITimeoutError           an attempt or the whole call ran out of time
+    │   └── TLSError                  certificate or handshake failure (never retried)
+    ├── APIStatusError                Qualtrics answered with an error status
+    │   ├── BadRequestError           400
+    │   ├── AuthenticationError       401
+    │   ├── PermissionDeniedError     403
+    │   ├── NotFoundError             404
+    │   ├── ConflictError             409
+    │   ├── PayloadTooLargeError      413
+    │   ├── UnprocessableEntityError  422
+    │   ├── RateLimitError            429 (carries ``retry_after``)
+    │   ├── ServerError               5xx
+    │   └── UnexpectedRedirectError   3xx that the client refused to follow
+    ├── ResponseDecodeError           the body is not the JSON envelope it should be
+    │   └── ResponseValidationError   JSON, but of the wrong shape for the typed model
+    └── PaginationError               a ``nextPage`` that repeats
+        └── UnsafeURLError            a URL on another origin (would leak the token)
+
+Errors carry the HTTP method and API path, the Qualtrics ``requestId`` when there is
+one, the number of attempts and the elapsed time. They never carry credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ConfigurationError",
+    "ConflictError",
+    "NotFoundError",
+    "PaginationError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "QualtricsError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ResponseValidationError",
+    "ServerError",
+    "TLSError",
+    "UnexpectedRedirectError",
+    "UnprocessableEntityError",
+    "UnsafeURLError",
+    "error_for_status",
+]
+
+
+class QualtricsError(Exception):
+    """Root of every error raised by qualtrics-async.
+
+    Attributes:
+        method: HTTP method of the failed call, when there was one.
+        path: API path of the failed call (relative to ``/API/v3``), never with credentials.
+        request_id: Qualtrics ``meta.requestId``; quote it to Qualtrics support.
+        attempts: how many attempts were made before giving up.
+        elapsed: seconds spent on the call, retries included.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        request_id: str | None = None,
+        attempts: int | None = None,
+        elapsed: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.path = path
+        self.request_id = request_id
+        self.attempts = attempts
+        self.elapsed = elapsed
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        where = " ".join(p for p in (self.method, self.path) if p)
+        if where:
+            parts.append(f"[{where}]")
+        if self.request_id:
+            parts.append(f"(requestId {self.request_id})")
+        if self.attempts and self.attempts > 1:
+            parts.append(f"after {self.attempts} attempts")
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class ConfigurationError(QualtricsError, ValueError):
+    """Bad arguments or environment (credentials, datacenter, base URL); nothing was sent."""
+
+
+class ClientClosedError(QualtricsError, RuntimeError):
+    """The client is not open: use it inside ``async with QualtricsClient(...) as client:``."""
+
+
+class APIConnectionError(QualtricsError):
+    """No HTTP answer: connection refused, reset, DNS failure, truncated body."""
+
+
+class APITimeoutError(APIConnectionError):
+    """An attempt, or the whole call including retries, ran out of time."""
+
+
+class TLSError(APIConnectionError):
+    """The TLS handshake or certificate check failed. Never retried and never downgraded."""
+
+
+class APIStatusError(QualtricsError):
+    """Qualtrics answered with an error status.
+
+    Attributes:
+        status: the HTTP status code.
+        error_code: ``meta.error.errorCode`` from the body, when present.
+        error_message: ``meta.error.errorMessage`` from the body, when present.
+        body_snippet: the first bytes of a body that was not a Qualtrics envelope
+            (an HTML page from a proxy, say), decoded leniently.
+    """
+
+    hint: str = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        body_snippet: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        request_id: str | None = None,
+        attempts: int | None = None,
+        elapsed: float | None = None,
+    ) -> None:
+        super().__init__(message, method=method, path=path, request_id=request_id, attempts=attempts, elapsed=elapsed)
+        self.status = status
+        self.error_code = error_code
+        self.error_message = error_message
+        self.body_snippet = body_snippet
+
+
+class BadRequestError(APIStatusError):
+    """400: a parameter is missing or invalid (names are case-sensitive)."""
+
+    hint = "check the parameter names and values against the Qualtrics API reference"
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API token or OAuth credentials are missing, invalid or expired."""
+
+    hint = (
+        "check QUALTRICS_API_TOKEN (Account Settings > Qualtrics IDs) or the OAuth client id/secret, "
+        "and that the datacenter matches your account"
+    )
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: authenticated, but without the permission or OAuth scope this call needs."""
+
+    hint = "the user lacks the permission (or the OAuth client the scope) for this call"
+
+
+class NotFoundError(APIStatusError):
+    """404: the id does not exist or is not visible to this user."""
+
+    hint = "check the id, and that it belongs to this brand and datacenter"
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with an existing item."""
+
+
+class PayloadTooLargeError(APIStatusError):
+    """413: the request body is too large (files are limited to 5 MB unless stated)."""
+
+    hint = "split the upload into smaller parts"
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was well formed but could not be processed."""
+
+
+class RateLimitError(APIStatusError):
+    """429: a rate limit or the concurrent-request limit was exceeded.
+
+    Attributes:
+        retry_after: seconds the server asked to wait (``Retry-After``), if it said.
+    """
+
+    hint = "lower the rate (QualtricsClient(rate_limits=...)) or wait and retry"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx: Qualtrics (or a proxy in front of it) failed. Retried for idempotent calls."""
+
+    hint = "a Qualtrics-side failure; retry later, and quote the requestId to support if it persists"
+
+
+class UnexpectedRedirectError(APIStatusError):
+    """3xx: the client does not follow redirects to another origin with your credentials."""
+
+    hint = "use the base URL the redirect points to, if you trust it"
+
+
+class ResponseDecodeError(QualtricsError):
+    """The body is not the JSON envelope Qualtrics sends (HTML, truncated, garbage)."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, body_snippet: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.status = status
+        self.body_snippet = body_snippet
+
+
+class ResponseValidationError(ResponseDecodeError):
+    """The body is JSON but does not have the shape of the typed model (path in the message)."""
+
+
+class PaginationError(QualtricsError):
+    """Pagination cannot continue safely (for example ``nextPage`` repeats)."""
+
+
+class UnsafeURLError(PaginationError):
+    """A URL (``nextPage``, a redirect) points to another origin; following it would leak the token."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: PayloadTooLargeError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def error_for_status(status: int) -> type[APIStatusError]:
+    """The exception class for an HTTP status code."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status >= 500:
+        return ServerError
+    if 300 <= status < 400:
+        return UnexpectedRedirectError
+    return APIStatusError

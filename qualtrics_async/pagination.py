@@ -1,0 +1,78 @@
+"""Streaming every element of a paginated collection, page by page.
+
+Qualtrics list endpoints answer ``result.elements`` plus ``result.nextPage``: an absolute
+URL (with an ``offset`` or a ``skipToken`` inside) or ``null`` on the last page. It is
+followed verbatim, never rebuilt. A ``nextPage`` seen before raises
+:class:`~qualtrics_async.errors.PaginationError` instead of looping forever, and one on
+another origin raises :class:`~qualtrics_async.errors.UnsafeURLError` instead of sending
+the token there.
+
+Each page is one call through the whole request pipeline (rate-limited, retried,
+deadline-bound) and is read completely before its elements are yielded, so breaking out
+of ``async for`` leaves no response open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from qualtrics_async._decoding import ListResult, page_decoder
+from qualtrics_async._session import QueryParams, Session
+from qualtrics_async.errors import PaginationError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a collection.
+
+    Attributes:
+        elements: the page's items.
+        next_page: the URL of the next page, or ``None`` on the last one. Save it to resume
+            an interrupted walk later with ``client.paginate(next_page)``.
+        request_id: Qualtrics' ``requestId`` of this page.
+    """
+
+    elements: list[T]
+    next_page: str | None
+    request_id: str | None
+
+
+async def iter_pages(
+    session: Session, path: str, params: QueryParams | None = None, *, item_type: Any = Any
+) -> AsyncIterator[Page[Any]]:
+    """Yield the pages of ``path``, following ``nextPage`` until it is null."""
+    decoder = page_decoder(item_type)
+    first = session.target(path, params)
+    seen = {str(first.url)}
+    target: str | None = path
+    page_params = params
+    while target is not None:
+        answer = await session.call("GET", target, params=page_params, decoder=decoder)
+        page: ListResult[Any] = answer.result
+        request_id = answer.meta.requestId if answer.meta else None
+        next_page = page.nextPage or None
+        if next_page is not None:
+            if next_page in seen:
+                raise PaginationError(
+                    f"nextPage repeats a page already fetched ({len(seen)} pages in): the server is looping, "
+                    "stopping instead of fetching forever",
+                    method="GET",
+                    path=session.target(next_page).path,
+                    request_id=request_id,
+                )
+            seen.add(next_page)
+        yield Page(page.elements, next_page, request_id)
+        target, page_params = next_page, None
+
+
+async def iter_items(
+    session: Session, path: str, params: QueryParams | None = None, *, item_type: Any = Any
+) -> AsyncIterator[Any]:
+    """Yield every element of every page of ``path``."""
+    async for page in iter_pages(session, path, params, item_type=item_type):
+        for element in page.elements:
+            yield element
