@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from typing import Protocol
 
@@ -105,8 +106,9 @@ class OAuthClientCredentials:
         form = {"grant_type": "client_credentials"}
         if self._scopes:
             form["scope"] = " ".join(self._scopes)
-        auth = aiohttp.BasicAuth(self._client_id, self._secret.reveal())
-        async with http.post(self._url, data=form, auth=auth, allow_redirects=False) as resp:
+        basic = base64.b64encode(f"{self._client_id}:{self._secret.reveal()}".encode()).decode("ascii")
+        headers = {"Authorization": f"Basic {basic}"}
+        async with http.post(self._url, data=form, headers=headers, allow_redirects=False) as resp:
             body = await resp.read()
             status = resp.status
         if status != 200:

@@ -251,7 +251,8 @@ class Session:
                         if status == 429:
                             failure = Failure.THROTTLED
                             if self.limiter is not None:
-                                self.limiter.throttled(method, target.path, retry_after)
+                                pause = None if retry_after is None else min(retry_after, self.retry.max_retry_after)
+                                self.limiter.throttled(method, target.path, pause)
                         elif status in RETRYABLE_STATUSES:
                             failure = Failure.SERVER
                         else:
@@ -324,7 +325,7 @@ class Session:
     def _final(error: QualtricsError, attempt: int, started: float, decision: Decision) -> QualtricsError:
         error.attempts = attempt
         error.elapsed = time.monotonic() - started
-        if attempt > 1 or "not idempotent" in decision.reason or "budget" in decision.reason:
+        if decision.reason and not decision.reason.startswith("gave up"):  # __str__ shows attempts
             error.message = f"{error.message}; {decision.reason}"
         return error
 

@@ -1,0 +1,50 @@
+"""Shared fixtures: the bundled emulator over loopback, and clients pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from qualtrics_async import QualtricsClient, RetryPolicy, Timeouts
+from qualtrics_async.testing import QualtricsEmulator
+
+TOKEN = "emulator-token"  # the emulator's default API token
+
+FAST_RETRY = RetryPolicy(base_delay=0.01, throttle_base_delay=0.01, max_delay=0.05)
+"""Real retry logic with tiny waits, so fault tests run fast."""
+
+FAST_TIMEOUTS = Timeouts(connect=2.0, sock_read=2.0, attempt=3.0, call=20.0)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[QualtricsEmulator]:
+    """An emulator on a free loopback port, seeded, enforcing the published limits."""
+    async with QualtricsEmulator(seed=1) as emu:
+        yield emu
+
+
+def make_client(emu: QualtricsEmulator, **overrides: Any) -> QualtricsClient:
+    """A client for ``emu`` with fast retries and short timeouts (overridable)."""
+    kwargs: dict[str, Any] = {
+        "base_url": emu.base_url,
+        "retry": FAST_RETRY,
+        "timeouts": FAST_TIMEOUTS,
+        "env": {},
+    }
+    if "client_id" not in overrides and "api_token" not in overrides:
+        kwargs["api_token"] = TOKEN
+    kwargs.update(overrides)
+    return QualtricsClient(**kwargs)
+
+
+@pytest.fixture
+async def client(emulator: QualtricsEmulator) -> AsyncIterator[QualtricsClient]:
+    async with make_client(emulator) as c:
+        yield c

@@ -1,0 +1,95 @@
+"""Authentication against the emulator: API token, OAuth client credentials (C2, I1)."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from qualtrics_async import QualtricsClient
+from qualtrics_async.errors import AuthenticationError
+from qualtrics_async.testing import QualtricsEmulator
+from tests.conftest import make_client
+
+
+async def test_api_token_authenticates(emulator: QualtricsEmulator) -> None:
+    async with make_client(emulator) as client:
+        me = await client.whoami()
+    assert me.user_id == emulator.data.whoami["userId"]
+    assert me.brand_id == emulator.data.whoami["brandId"]
+
+
+async def test_C2_bad_api_token_is_not_retried(emulator: QualtricsEmulator) -> None:
+    async with make_client(emulator, api_token="wrong-token-12345") as client:
+        with pytest.raises(AuthenticationError) as info:
+            await client.whoami()
+    assert emulator.stats.requests == 1
+    err = info.value
+    assert err.status == 401
+    assert err.request_id
+    assert "QUALTRICS_API_TOKEN" in str(err)
+    assert "wrong-token-12345" not in str(err)
+    assert "wrong-token-12345" not in repr(err)
+
+
+def _oauth(emulator: QualtricsEmulator, **overrides: object) -> QualtricsClient:
+    options: dict[str, object] = {"client_id": emulator.client_id, "client_secret": emulator.client_secret}
+    options.update(overrides)
+    return make_client(emulator, **options)
+
+
+async def test_C2_oauth_token_is_minted_once_for_50_concurrent_callers(emulator: QualtricsEmulator) -> None:
+    async with _oauth(emulator) as client:
+        async with anyio.create_task_group() as tg:
+            for _ in range(50):
+                tg.start_soon(client.whoami)
+        assert emulator.stats.tokens_issued == 1
+        await client.whoami()
+    assert emulator.stats.tokens_issued == 1
+
+
+async def test_C2_oauth_401_refreshes_once_single_flight_for_50_waiters(emulator: QualtricsEmulator) -> None:
+    async with _oauth(emulator) as client:
+        await client.whoami()
+        emulator.expire_tokens()  # every task's next attempt gets a 401 with the old token
+        results = []
+
+        async def call() -> None:
+            results.append(await client.whoami())
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(50):
+                tg.start_soon(call)
+    assert len(results) == 50
+    assert emulator.stats.tokens_issued == 2  # one refresh, however many tasks saw the 401
+
+
+async def test_C2_oauth_refreshes_before_expiry() -> None:
+    async with QualtricsEmulator(seed=1, token_ttl=1.0) as emulator, _oauth(emulator) as client:
+        await client.whoami()
+        await anyio.sleep(0.95)  # inside the refresh margin (10 % of the lifetime)
+        await client.whoami()
+        assert emulator.stats.tokens_issued == 2
+        assert emulator.stats.statuses[401] == 0  # refreshed ahead of time, never rejected
+
+
+async def test_C2_oauth_persistent_401_gives_up_after_one_refresh(emulator: QualtricsEmulator) -> None:
+    emulator.inject("GET", "/whoami", status=401, times=10)
+    async with _oauth(emulator) as client:
+        with pytest.raises(AuthenticationError):
+            await client.whoami()
+    assert emulator.stats.by_route["GET /whoami"] == 2
+    assert emulator.stats.tokens_issued == 2
+
+
+async def test_C2_oauth_bad_client_secret_is_a_clear_error(emulator: QualtricsEmulator) -> None:
+    async with _oauth(emulator, client_secret="not-the-secret-999") as client:
+        with pytest.raises(AuthenticationError, match="client id and secret") as info:
+            await client.whoami()
+    assert "not-the-secret-999" not in str(info.value)
+    assert emulator.stats.tokens_issued == 0
+
+
+async def test_C2_oauth_sends_requested_scopes(emulator: QualtricsEmulator) -> None:
+    async with _oauth(emulator, scopes=["read:surveys", "read:users"]) as client:
+        me = await client.whoami()
+    assert me.user_id
