@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import ssl
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -225,7 +225,7 @@ class QualtricsClient:
 
     async def paginate(
         self, path: str, params: QueryParams | None = None, *, item_type: Any = Any
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Yield every element of a paginated collection, following ``nextPage`` to the end.
 
         ``path`` may also be a ``nextPage`` URL saved from :meth:`pages` to resume a walk.
@@ -235,7 +235,7 @@ class QualtricsClient:
 
     async def pages(
         self, path: str, params: QueryParams | None = None, *, item_type: Any = Any
-    ) -> AsyncIterator[Page[Any]]:
+    ) -> AsyncGenerator[Page[Any], None]:
         """Yield the pages of a collection (elements, ``next_page`` URL to resume from, requestId)."""
         async for page in iter_pages(self._open_session, path, params, item_type=item_type):
             yield page

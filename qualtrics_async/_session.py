@@ -43,6 +43,7 @@ from qualtrics_async.errors import (
     ConfigurationError,
     QualtricsError,
     ResponseDecodeError,
+    ServerError,
     TLSError,
     UnsafeURLError,
 )
@@ -229,6 +230,8 @@ class Session:
                         if not bad.retryable:
                             raise bad.error from None
                         failure, error = Failure.BAD_BODY, bad.error
+                    except aiohttp.ClientError as exc:  # before TimeoutError: aiohttp's timeouts subclass it
+                        failure, error = self._classify_exception(exc, method, target.path)
                     except TimeoutError:
                         failure = Failure.TIMEOUT
                         error = APITimeoutError(
@@ -237,8 +240,8 @@ class Session:
                             method=method,
                             path=target.path,
                         )
-                    except aiohttp.ClientError as exc:
-                        failure, error = self._classify_exception(exc, method, target.path)
+                    except ServerError as exc:  # the OAuth token endpoint, or a 5xx in meta.httpStatus
+                        failure, error = Failure.SERVER, exc
                     else:
                         # An error status: the connection is released (the `async with` has closed).
                         if status == 401 and self.auth.can_refresh and not refreshed:

@@ -14,7 +14,7 @@ of ``async for`` leaves no response open.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -43,7 +43,7 @@ class Page(Generic[T]):
 
 async def iter_pages(
     session: Session, path: str, params: QueryParams | None = None, *, item_type: Any = Any
-) -> AsyncIterator[Page[Any]]:
+) -> AsyncGenerator[Page[Any], None]:
     """Yield the pages of ``path``, following ``nextPage`` until it is null."""
     decoder = page_decoder(item_type)
     first = session.target(path, params)
@@ -71,7 +71,7 @@ async def iter_pages(
 
 async def iter_items(
     session: Session, path: str, params: QueryParams | None = None, *, item_type: Any = Any
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     """Yield every element of every page of ``path``."""
     async for page in iter_pages(session, path, params, item_type=item_type):
         for element in page.elements:

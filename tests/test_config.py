@@ -15,9 +15,7 @@ def test_I4_datacenter_builds_https_base_url() -> None:
     assert client.base_url == "https://iad1.qualtrics.com"
 
 
-@pytest.mark.parametrize(
-    "bad", ["iad1.evil.com", "https://iad1.qualtrics.com", "iad1/../x", "", "iad 1", "iad1:8080"]
-)
+@pytest.mark.parametrize("bad", ["iad1.evil.com", "https://iad1.qualtrics.com", "iad1/../x", "", "iad 1", "iad1:8080"])
 def test_I4_malformed_datacenter_is_refused(bad: str) -> None:
     with pytest.raises(ConfigurationError, match="datacenter"):
         QualtricsClient(TOKEN, datacenter=bad, env={})
@@ -74,7 +72,11 @@ def test_settings_come_from_the_environment() -> None:
     client = QualtricsClient(env=env)
     assert client.base_url == "https://fra1.qualtrics.com"
     assert client.auth_kind == "api_token"
-    env = {"QUALTRICS_CLIENT_ID": "id", "QUALTRICS_CLIENT_SECRET": "s3cret-value", "QUALTRICS_BASE_URL": "https://x.iad1.qualtrics.com"}
+    env = {
+        "QUALTRICS_CLIENT_ID": "id",
+        "QUALTRICS_CLIENT_SECRET": "s3cret-value",
+        "QUALTRICS_BASE_URL": "https://x.iad1.qualtrics.com",
+    }
     client = QualtricsClient(env=env)
     assert client.auth_kind == "oauth"
     assert client.base_url == "https://x.iad1.qualtrics.com"

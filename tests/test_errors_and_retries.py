@@ -28,8 +28,14 @@ from tests.conftest import TOKEN, make_client
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [(400, BadRequestError), (403, PermissionDeniedError), (404, NotFoundError), (409, ConflictError),
-     (413, PayloadTooLargeError), (422, UnprocessableEntityError)],
+    [
+        (400, BadRequestError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, ConflictError),
+        (413, PayloadTooLargeError),
+        (422, UnprocessableEntityError),
+    ],
 )
 async def test_C1_C3_C5_client_errors_are_typed_and_never_retried(
     emulator: QualtricsEmulator, status: int, cls: type[APIStatusError]
@@ -78,8 +84,9 @@ async def test_G1_post_is_not_retried_on_5xx(emulator: QualtricsEmulator) -> Non
     emulator.inject("POST", "/directories/*/contacts", status=500, times=5)
     async with make_client(emulator) as client:
         with pytest.raises(ServerError, match="may have taken effect"):
-            await client.request("POST", f"/directories/{emulator.data.default_directory_id}/contacts",
-                                 json={"firstName": "A"})
+            await client.request(
+                "POST", f"/directories/{emulator.data.default_directory_id}/contacts", json={"firstName": "A"}
+            )
     assert emulator.stats.requests == 1
 
 
@@ -103,8 +110,9 @@ async def test_G1_post_is_retried_on_429_because_it_was_not_processed(emulator: 
     emulator.inject("POST", "/directories/*/contacts", status=429, times=2)
     async with make_client(emulator) as client:
         with pytest.raises(APIStatusError) as info:
-            await client.request("POST", f"/directories/{emulator.data.default_directory_id}/contacts",
-                                 json={"firstName": "A"})
+            await client.request(
+                "POST", f"/directories/{emulator.data.default_directory_id}/contacts", json={"firstName": "A"}
+            )
     assert info.value.status != 429  # retried past the 429s (the route itself is not emulated yet)
     assert emulator.stats.requests == 3
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import anyio
@@ -64,11 +65,11 @@ async def test_A5_endpoint_and_brand_keys_are_granted_together() -> None:
     assert len(export_grants) == 30
     assert len(other_grants) == 60
     export_interval = 1.0 / (20 * 0.95)
-    gaps = [b - a for a, b in zip(sorted(export_grants), sorted(export_grants)[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(sorted(export_grants))]
     assert min(gaps) >= export_interval * 0.95  # spaced on the endpoint key: no bunching after brand waits
     brand_interval = 1.0 / (100 * 0.95)
     everything = sorted(export_grants + other_grants)
-    brand_gaps = [b - a for a, b in zip(everything, everything[1:], strict=False)]
+    brand_gaps = [b - a for a, b in itertools.pairwise(everything)]
     assert min(brand_gaps) >= brand_interval * 0.9
     assert _max_in_window(export_grants, 1.0) <= 20
     assert _max_in_window(everything, 1.0) <= 100

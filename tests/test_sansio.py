@@ -37,8 +37,19 @@ NOW = 1_700_000_000.0
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("5", 5.0), ("0", 0.0), ("1.5", 1.5), (" 7 ", 7.0), ("-3", None), ("soon", None), ("", None), (None, None),
-     ("nan", None), ("inf", None), ("99999999", 99999999.0)],
+    [
+        ("5", 5.0),
+        ("0", 0.0),
+        ("1.5", 1.5),
+        (" 7 ", 7.0),
+        ("-3", None),
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("nan", None),
+        ("inf", None),
+        ("99999999", 99999999.0),
+    ],
 )
 def test_A2_retry_after_seconds(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, now=NOW) == expected
@@ -75,9 +86,20 @@ def _error_body(status: str, message: str, code: str) -> bytes:
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [(400, BadRequestError), (401, AuthenticationError), (403, PermissionDeniedError), (404, NotFoundError),
-     (409, ConflictError), (413, PayloadTooLargeError), (422, UnprocessableEntityError), (429, RateLimitError),
-     (500, ServerError), (503, ServerError), (302, UnexpectedRedirectError), (418, APIStatusError)],
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, ConflictError),
+        (413, PayloadTooLargeError),
+        (422, UnprocessableEntityError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (503, ServerError),
+        (302, UnexpectedRedirectError),
+        (418, APIStatusError),
+    ],
 )
 def test_C_status_maps_to_its_error_class_with_qualtrics_details(status: int, cls: type[APIStatusError]) -> None:
     body = _error_body(f"{status} - Whatever", "Invalid request", "QVAL_1")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from qualtrics_async._sansio import build_path
 from qualtrics_async.models.surveys import Survey, SurveySummary
@@ -14,7 +14,7 @@ class Surveys(Resource):
 
     __slots__ = ()
 
-    def list(self) -> AsyncIterator[SurveySummary]:
+    def list(self) -> AsyncGenerator[SurveySummary, None]:
         """Every survey visible to the user, streamed page by page.
 
         Example::
