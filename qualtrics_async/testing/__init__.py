@@ -1,0 +1,22 @@
+"""Test helpers: a Qualtrics v3 API emulator you can point any client at.
+
+``QualtricsEmulator`` serves the Qualtrics REST API v3 over real loopback HTTP: the JSON
+envelope, API-token and OAuth client-credentials auth, offset and skipToken pagination,
+server-side rate limits from the published table, and scripted faults (5xx, 429 with any
+``Retry-After``, HTML proxy pages, dropped, truncated, dripping or hanging responses)::
+
+    from qualtrics_async.testing import QualtricsEmulator
+
+    async with QualtricsEmulator(seed=1) as emulator:
+        emulator.inject("GET", "/surveys", status=503)   # the next list call fails once
+        ...  # point a client at emulator.api_url with X-API-TOKEN: emulator.api_token
+
+From synchronous code or another event loop use ``QualtricsEmulator.in_thread()``; in pytest
+use the ``qualtrics_emulator`` fixture (registered automatically, see ``pytest_plugin``).
+Run one from a shell with ``python -m qualtrics_async.testing``.
+"""
+
+from qualtrics_async.testing._emulator import EmulatorStats, QualtricsEmulator
+from qualtrics_async.testing._faults import Fault
+
+__all__ = ["EmulatorStats", "Fault", "QualtricsEmulator"]

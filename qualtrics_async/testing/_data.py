@@ -1,0 +1,297 @@
+"""The emulator's seeded dataset: identity, surveys, XM directories and their contacts.
+
+Everything is drawn from one ``random.Random(seed)`` and a fixed base date, so a seed
+always yields the same data (tests compare what they fetched against
+``QualtricsEmulator.data``). Shapes follow ``qualtrics-api.md`` §1.3 (whoami), §7.3
+(surveys) and §8 (directories, contacts).
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+Json = dict[str, Any]
+
+_ALNUM = string.ascii_letters + string.digits
+_BASE_DATE = datetime(2021, 1, 4, 9, 0, 0, tzinfo=UTC)
+
+# The first name mixes unicode, "/" and ":" so even `surveys=1` exercises the file-name
+# hazards users hit when a survey title becomes an archive member name (PEERS.md pain 7).
+_SURVEY_NAMES = (
+    "Kundenzufriedenheit: Q{q} / {year} — Zürich",
+    "Employee Pulse / {month} {year}",
+    "Net Promoter Score: follow-up #{n}",
+    "Enquête de satisfaction — été {year}",
+    "顧客満足度調査 {year}",
+    "Product Feedback: v{n}.{q}",
+    "Onboarding Survey",
+    "Event Registration / RSVP ({month})",
+    "Café ☕ Preferences",
+    "Training Evaluation: Module {n}",
+    "Website Usability Test",
+    "Ñandú: encuesta de campo {year}",
+)
+# fmt: off
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+_FIRST_NAMES = ("Ana", "Ben", "Chloé", "Dmitri", "Eve", "Farah", "Gustavo", "Hana", "Ivan", "Jürgen",
+                "Kofi", "Léa", "Mei", "Nils", "Olu", "Priya", "Quinn", "Renée", "Søren", "Zoë")
+_LAST_NAMES = ("Abara", "Brown", "Castro", "Dubois", "Eriksen", "Fischer", "García", "Hoang", "Ito",
+               "Jensen", "Kowalski", "López", "Müller", "Nakamura", "O'Brien", "Petrov", "Rossi",
+               "Smith", "Tanaka", "Weiß")
+# fmt: on
+_LANGUAGES = ("EN", "EN", "EN", "ES", "DE", "FR", "JA", "PT-BR")
+_SEGMENTS = ("enterprise", "smb", "consumer", "partner")
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorData:
+    """The data an emulator serves, fixed at construction from its seed.
+
+    Attributes:
+        whoami: the ``GET /whoami`` result.
+        surveys: ``GET /surveys`` elements, in the order the API lists them.
+        survey_details: ``GET /surveys/{surveyId}`` results keyed by survey id.
+        directories: ``GET /directories`` elements; the first is the default directory,
+            and one directory is always empty.
+        contacts: full contact records keyed by directory id (list order = API order).
+            Use :func:`contact_element` for the list-endpoint shape.
+    """
+
+    whoami: Json
+    surveys: list[Json]
+    survey_details: dict[str, Json]
+    directories: list[Json]
+    contacts: dict[str, list[Json]]
+    _contact_index: dict[tuple[str, str], Json] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index = {(pool, c["contactId"]): c for pool, contacts in self.contacts.items() for c in contacts}
+        object.__setattr__(self, "_contact_index", index)  # frozen dataclass: set once, here
+
+    @property
+    def default_directory_id(self) -> str:
+        """Id of the directory flagged ``isDefault`` (the one holding the seeded contacts)."""
+        return str(next(d["directoryId"] for d in self.directories if d["isDefault"]))
+
+    @property
+    def empty_directory_id(self) -> str:
+        """Id of a directory with no contacts (for empty-collection tests)."""
+        return str(next(d["directoryId"] for d in self.directories if d["contactCount"] == 0))
+
+    def find_contact(self, directory_id: str, contact_id: str) -> Json | None:
+        """The full record of one contact, or ``None``."""
+        return self._contact_index.get((directory_id, contact_id))
+
+
+_LIST_FIELDS = ("contactId", "firstName", "lastName", "email", "phone", "extRef", "language", "unsubscribed")
+
+
+def contact_element(contact: Json, *, include_embedded: bool = False) -> Json:
+    """The ``GET /directories/{id}/contacts`` element for a full contact record."""
+    element = {key: contact[key] for key in _LIST_FIELDS}
+    if include_embedded:
+        element["embeddedData"] = dict(contact["embeddedData"])
+    return element
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 UTC with a ``Z`` suffix, the way Qualtrics writes survey dates."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Ids:
+    """Qualtrics-looking ids (``PREFIX_`` + 15 alphanumerics), unique within one dataset."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._seen: set[str] = set()
+
+    def __call__(self, prefix: str) -> str:
+        while True:
+            ident = f"{prefix}_{''.join(self._rng.choices(_ALNUM, k=15))}"
+            if ident not in self._seen:
+                self._seen.add(ident)
+                return ident
+
+
+def build_data(seed: int, *, surveys: int, contacts: int) -> EmulatorData:
+    """Generate the dataset for ``seed`` with ``surveys`` surveys and ``contacts`` contacts."""
+    if surveys < 0 or contacts < 0:
+        raise ValueError("surveys and contacts must be >= 0")
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
+    ids = _Ids(rng)
+    brand_id = ids("BR")
+    user_id = ids("UR")
+    whoami: Json = {
+        "brandId": brand_id,
+        "userId": user_id,
+        "userName": f"emulator.user@example.com#{brand_id}",
+        "accountType": "UT_BRANDADMIN",
+        "firstName": "Emma",
+        "lastName": "Ulator",
+        "email": "emulator.user@example.com",
+        "datacenter": "iad1",
+    }
+    survey_list: list[Json] = []
+    details: dict[str, Json] = {}
+    for index in range(surveys):
+        element, detail = _survey(rng, ids, index, owner_id=user_id, brand_id=brand_id)
+        survey_list.append(element)
+        details[element["id"]] = detail
+
+    default_id, empty_id = ids("POOL"), ids("POOL")
+    default_contacts = [_contact(rng, ids, n) for n in range(contacts)]
+    directories: list[Json] = [
+        _directory(default_id, "Default Directory", len(default_contacts), is_default=True),
+        _directory(empty_id, "Archive (empty)", 0, is_default=False),
+    ]
+    return EmulatorData(
+        whoami=whoami,
+        surveys=survey_list,
+        survey_details=details,
+        directories=directories,
+        contacts={default_id: default_contacts, empty_id: []},
+    )
+
+
+def _directory(directory_id: str, name: str, count: int, *, is_default: bool) -> Json:
+    return {
+        "directoryId": directory_id,
+        "name": name,
+        "contactCount": count,
+        "isDefault": is_default,
+        "deduplicationCriteria": {
+            "email": True,
+            "firstName": False,
+            "lastName": False,
+            "externalDataReference": True,
+            "phone": False,
+        },
+    }
+
+
+def _survey(rng: random.Random, ids: _Ids, index: int, *, owner_id: str, brand_id: str) -> tuple[Json, Json]:
+    survey_id = ids("SV")
+    template = _SURVEY_NAMES[index % len(_SURVEY_NAMES)]
+    name = template.format(q=rng.randint(1, 4), year=2021 + rng.randint(0, 4), month=rng.choice(_MONTHS), n=index + 1)
+    created = _BASE_DATE + timedelta(days=rng.randint(0, 900), seconds=rng.randint(0, 86_399))
+    modified = created + timedelta(days=rng.randint(0, 120), seconds=rng.randint(0, 86_399))
+    active = rng.random() < 0.7
+    element: Json = {
+        "id": survey_id,
+        "name": name,
+        "ownerId": owner_id,
+        "lastModified": iso(modified),
+        "creationDate": iso(created),
+        "isActive": active,
+    }
+    questions, export_map, block_elements = _questions(rng)
+    block_id = ids("BL")
+    expires = rng.random() < 0.3
+    detail: Json = {
+        "id": survey_id,
+        "name": name,
+        "ownerId": owner_id,
+        "organizationId": brand_id,
+        "isActive": active,
+        "creationDate": iso(created),
+        "lastModifiedDate": iso(modified),
+        "expiration": {
+            "startDate": iso(created) if expires else None,
+            "endDate": iso(modified + timedelta(days=365)) if expires else None,
+        },
+        "questions": questions,
+        "exportColumnMap": export_map,
+        "blocks": {block_id: {"description": "Default Question Block", "elements": block_elements}},
+        "flow": [{"id": block_id, "type": "Block"}],
+        "embeddedData": [{"name": "source", "defaultValue": ""}],
+        "comments": {},
+        "loopAndMerge": {},
+        "responseCounts": {"auditable": rng.randint(0, 5_000), "generated": 0, "deleted": rng.randint(0, 20)},
+    }
+    return element, detail
+
+
+def _questions(rng: random.Random) -> tuple[Json, Json, list[Json]]:
+    questions: Json = {}
+    export_map: Json = {}
+    elements: list[Json] = []
+    for number in range(1, rng.randint(2, 6) + 1):
+        qid = f"QID{number}"
+        name = f"Q{number}"
+        kind = rng.choice(("MC", "TE", "Matrix"))
+        question: Json = {
+            "questionText": f"Question {number}: how would you rate us?",
+            "questionLabel": None,
+            "questionName": name,
+            "validation": {"doesForceResponse": rng.random() < 0.3},
+        }
+        if kind == "MC":
+            question["questionType"] = {"type": "MC", "selector": "SAVR", "subSelector": "TX"}
+            question["choices"] = _choices(("Yes", "No", "Maybe"))
+            export_map[name] = {"question": qid}
+        elif kind == "TE":
+            question["questionType"] = {"type": "TE", "selector": "SL", "subSelector": None}
+            export_map[f"{name}_TEXT"] = {"question": qid}
+        else:
+            question["questionType"] = {"type": "Matrix", "selector": "Likert", "subSelector": "SingleAnswer"}
+            question["choices"] = _choices(("Disagree", "Neutral", "Agree"))
+            question["subQuestions"] = {
+                str(i): {"recode": str(i), "description": label, "choiceText": label}
+                for i, label in enumerate(("Speed", "Quality"), start=1)
+            }
+            for i in (1, 2):
+                export_map[f"{name}_{i}"] = {"question": qid, "subQuestion": f"{qid}.subQuestions.{i}"}
+        questions[qid] = question
+        elements.append({"type": "Question", "questionId": qid})
+    return questions, export_map, elements
+
+
+def _choices(labels: tuple[str, ...]) -> Json:
+    return {
+        str(i): {
+            "recode": str(i),
+            "description": label,
+            "choiceText": label,
+            "imageDescription": None,
+            "variableName": None,
+            "analyze": True,
+        }
+        for i, label in enumerate(labels, start=1)
+    }
+
+
+def _ascii(text: str) -> str:
+    """``"søren.o'brien"`` -> ``"soren.obrien"``: unicode names, plain-ASCII email addresses."""
+    text = text.replace("ø", "o").replace("ß", "ss").replace("'", "")
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+def _contact(rng: random.Random, ids: _Ids, number: int) -> Json:
+    first = rng.choice(_FIRST_NAMES)
+    last = rng.choice(_LAST_NAMES)
+    local = _ascii(f"{first}.{last}".lower())
+    created = _BASE_DATE + timedelta(days=rng.randint(0, 900), seconds=rng.randint(0, 86_399))
+    modified = created + timedelta(days=rng.randint(0, 60))
+    return {
+        "contactId": ids("CID"),
+        "firstName": first,
+        "lastName": last,
+        "email": f"{local}{number}@example.com",
+        "phone": f"+1555{rng.randint(0, 9_999_999):07d}" if rng.random() < 0.6 else None,
+        "extRef": f"EXT-{number:06d}",
+        "language": rng.choice(_LANGUAGES),
+        "unsubscribed": rng.random() < 0.1,
+        "embeddedData": {"segment": rng.choice(_SEGMENTS), "score": str(rng.randint(0, 10))},
+        "mailingListMembership": {},
+        "stats": {},
+        # XM Directory contact dates are epoch milliseconds (qualtrics-api.md §5.1).
+        "creationDate": int(created.timestamp() * 1000),
+        "lastModified": int(modified.timestamp() * 1000),
+    }

@@ -1,0 +1,805 @@
+"""`QualtricsEmulator`: a loopback HTTP server that behaves like the Qualtrics v3 API.
+
+Behaviour comes from ``qualtrics-api.md`` (envelope §2, auth §1.4–1.5, pagination §3, rate
+limits §4, XM Directory §8), never from what a client happens to do. Every request goes
+through the same pipeline, in the order Qualtrics would see it::
+
+    rate limit (/API/v3 only) -> injected fault -> authentication -> route -> envelope
+
+The server is aiohttp's low-level ``web.Server`` with one handler, so unknown paths,
+throttling and faults are all answered by this module rather than by a router.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import math
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Literal, NamedTuple, Self, TypedDict, Unpack
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from qualtrics_async._ratelimit import RateLimits
+from qualtrics_async.testing import _faults
+from qualtrics_async.testing._data import EmulatorData, Json, build_data, contact_element
+from qualtrics_async.testing._faults import Fault, FaultTable, Reply
+from qualtrics_async.testing._server_limits import LimitMode, ServerLimiter
+
+API_PREFIX = "/API/v3"
+OAUTH_PATH = "/oauth2/token"
+
+DEFAULT_RATE_LIMITS = RateLimits()
+"""The published table (qualtrics-api.md §4.2 + the 3000/min brand ceiling)."""
+
+# Page sizes, qualtrics-api.md §3. Where the fact sheet is firm (contacts: "1..100,
+# default 100") a larger pageSize is rejected with 400; where it is not (surveys,
+# directories) a larger value is clamped, so the emulator never invents a hard error.
+SURVEYS_PAGE_SIZE = 100
+CONTACTS_PAGE_SIZE = 100
+DIRECTORIES_PAGE_SIZE = 5  # "max and default is 5" per one client's doc comment (UNCERTAIN)
+
+LOG_CAPACITY = 200_000
+
+# Plausible Qualtrics-style codes (the real ones look like BRE_0.5, AuthZ_2.0, SURVEYS_1.2);
+# only the family/number shape is modelled, not any verified value.
+_DEFAULT_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("BRE_0.1", "Invalid request. Check the query parameters and request body."),
+    401: ("AUTH_1.1", "Authentication failed: missing or invalid credentials."),
+    403: ("AuthZ_1.0", "You do not have permission to perform this action."),
+    404: ("RNF_0.1", "The requested resource was not found."),
+    409: ("CONFLICT_0.1", "The request conflicts with an existing resource."),
+    413: ("BRE_0.4", "The request entity is too large."),
+    429: ("RATE_0.1", "Too many requests. Please slow down and try again later."),
+    500: ("SERVER_0.1", "An internal server error occurred."),
+    502: ("GATEWAY_0.1", "Bad gateway."),
+    503: ("SERVER_0.3", "Temporary internal server error. Please try again later."),
+    504: ("GATEWAY_0.2", "Gateway timeout."),
+}
+_PHRASES = {503: "Temporary Internal Server Error"}  # observed spelling, qualtrics-api.md §2.1
+_ID_SEGMENT = re.compile(r"[A-Za-z]+_[A-Za-z0-9]+|\d+|[0-9a-fA-F-]{16,}")
+
+_LOOPBACK_FOR = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - mapping, not binding
+
+LogEntry = tuple[float, str, str, int]
+"""``(monotonic arrival time, method, path, status)``; status 0 = no response was sent."""
+
+
+class EmulatorOptions(TypedDict, total=False):
+    """Keyword arguments of :class:`QualtricsEmulator` (for ``in_thread`` and ``serve``)."""
+
+    host: str
+    port: int
+    seed: int
+    api_token: str
+    client_id: str
+    client_secret: str
+    token_ttl: float
+    rate_limits: RateLimits | None
+    limit_mode: LimitMode
+    retry_after_header: bool
+    surveys: int
+    contacts: int
+
+
+@dataclass(eq=False)
+class EmulatorStats:
+    """Counters of what the emulator saw, for assertions and benchmarks.
+
+    Attributes:
+        requests: every request received (API, token endpoint, unknown paths).
+        by_route: requests per rate-limit route key (``"GET /surveys/{surveyId}"``), or per
+            emulator route / ``"METHOD /path/{id}"`` template when no table row applies.
+        throttled: requests answered 429 by the rate limiter (not by an injected fault).
+        faults_fired: requests an injected fault applied to.
+        tokens_issued: OAuth access tokens minted.
+        statuses: final HTTP status per request (0 = none sent: dropped, hung, cancelled).
+        log: the last 200,000 requests as :data:`LogEntry` tuples, appended when a request
+            finishes but stamped with its arrival time (so not strictly sorted).
+
+    The emulator mutates these from its own event loop; from another thread (``in_thread``),
+    read copies (``stats.log.copy()``, ``Counter(stats.statuses)``).
+    """
+
+    requests: int = 0
+    throttled: int = 0
+    faults_fired: int = 0
+    tokens_issued: int = 0
+    by_route: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)
+    log: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=LOG_CAPACITY))
+
+    def reset(self) -> None:
+        """Zero every counter and clear the log, in place."""
+        self.requests = self.throttled = self.faults_fired = self.tokens_issued = 0
+        self.by_route.clear()
+        self.statuses.clear()
+        self.log.clear()
+
+    def max_in_window(self, window: float, *, exclude_statuses: Collection[int] = (429,)) -> int:
+        """Most logged requests whose arrival times lie within ``window`` seconds of each other.
+
+        Compare with a limit: the sliding limiter guarantees at most N admitted requests
+        in any window. 429 answers are excluded by default (they were not admitted).
+        """
+        times = sorted(t for t, _m, _p, status in self.log.copy() if status not in exclude_statuses)
+        best = start = 0
+        for end, moment in enumerate(times):
+            while moment - times[start] >= window:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+class _Route(NamedTuple):
+    method: str
+    pattern: re.Pattern[str]
+    template: str
+    handler: Callable[[web.BaseRequest, dict[str, str]], Json]
+
+
+class _Match(NamedTuple):
+    template: str
+    handler: Callable[[web.BaseRequest, dict[str, str]], Json]
+    params: dict[str, str]
+
+
+class _TokenStore:
+    """OAuth access tokens and their monotonic expiry times (thread-safe)."""
+
+    _PRUNE_AT = 10_000
+
+    def __init__(self) -> None:
+        self._expiry: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, ttl: float) -> str:
+        token = secrets.token_urlsafe(32)
+        now = time.monotonic()
+        with self._lock:
+            if len(self._expiry) >= self._PRUNE_AT:
+                self._expiry = {t: at for t, at in self._expiry.items() if at > now}
+            self._expiry[token] = now + ttl
+        return token
+
+    def check(self, token: str) -> Literal["valid", "expired", "unknown"]:
+        with self._lock:
+            expires_at = self._expiry.get(token)
+        if expires_at is None:
+            return "unknown"
+        return "valid" if time.monotonic() < expires_at else "expired"
+
+    def expire_all(self) -> None:
+        with self._lock:
+            self._expiry = dict.fromkeys(self._expiry, -math.inf)
+
+
+class _SkipTokens:
+    """Opaque, tamper-evident ``skipToken`` values: base64url of ``offset:signature``."""
+
+    def __init__(self, seed: int) -> None:
+        self._key = hashlib.sha256(f"qualtrics-emulator-skiptoken:{seed}".encode()).digest()
+
+    def _sign(self, scope: str, offset: int) -> str:
+        return hmac.new(self._key, f"{scope}\0{offset}".encode(), hashlib.sha256).hexdigest()[:16]
+
+    def encode(self, scope: str, offset: int) -> str:
+        raw = f"{offset}:{self._sign(scope, offset)}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def decode(self, scope: str, token: str, *, limit: int) -> int:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+            offset_text, signature = raw.split(":", 1)
+            offset = int(offset_text)
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            offset, signature = -1, ""
+        if not 0 <= offset <= limit or not hmac.compare_digest(signature, self._sign(scope, offset)):
+            raise _ApiError(400, "Invalid skipToken: pass the nextPage URL unchanged.", "BRE_0.3")
+        return offset
+
+
+class QualtricsEmulator:
+    """An in-process Qualtrics v3 API over real loopback HTTP.
+
+    Args:
+        host, port: where to listen (port 0 picks a free port; read :attr:`base_url`).
+        seed: seeds the generated :attr:`data`; the same seed gives the same data.
+        api_token: the accepted ``X-API-TOKEN`` value.
+        client_id, client_secret: the OAuth client accepted by ``POST /oauth2/token``.
+        token_ttl: lifetime of minted access tokens, in seconds (``expires_in``).
+        rate_limits: limits enforced server-side on every ``/API/v3`` request (brand key +
+            endpoint key); defaults to the published table, ``None`` disables enforcement.
+        limit_mode: ``"sliding"`` (strict trailing window) or ``"leaky"`` (leaky bucket).
+        retry_after_header: add ``Retry-After`` to 429s. Off by default because no source
+            confirms Qualtrics sends it (qualtrics-api.md §2.3).
+        surveys, contacts: how many surveys and default-directory contacts to generate.
+
+    Use as ``async with QualtricsEmulator() as emulator:``, or from synchronous code (or
+    another event loop) with ``with QualtricsEmulator.in_thread() as emulator:``.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 0,
+        api_token: str = "emulator-token",  # noqa: S107 - a fake credential for a fake server
+        client_id: str = "emulator-client",
+        client_secret: str = "emulator-secret",  # noqa: S107 - a fake credential for a fake server
+        token_ttl: float = 3600.0,
+        rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
+        limit_mode: LimitMode = "sliding",
+        retry_after_header: bool = False,
+        surveys: int = 12,
+        contacts: int = 250,
+    ) -> None:
+        if token_ttl <= 0:
+            raise ValueError(f"token_ttl must be positive, got {token_ttl!r}")
+        self.host = host
+        self.port = port
+        self.seed = seed
+        self.api_token = api_token
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_ttl = token_ttl
+        self.rate_limits = rate_limits
+        self.limit_mode: LimitMode = limit_mode
+        self.retry_after_header = retry_after_header
+        self.stats = EmulatorStats()
+        """Request counters and log; see :class:`EmulatorStats`."""
+        self.data: EmulatorData = build_data(seed, surveys=surveys, contacts=contacts)
+        """The seeded data served by the API (compare fetched results against it)."""
+        self._limiter = None if rate_limits is None else ServerLimiter(rate_limits, limit_mode)
+        self._faults = FaultTable()
+        self._tokens = _TokenStore()
+        self._skip_tokens = _SkipTokens(seed)
+        self._api_token_bytes = api_token.encode()
+        self._runner: web.ServerRunner | None = None
+        self._base_url: str | None = None
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._routes = self._build_routes()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening. :attr:`base_url` is valid afterwards."""
+        if self._runner is not None:
+            raise RuntimeError("the emulator is already running")
+        # handler_cancellation: a handler whose client disconnected (a hung request the
+        # client gave up on, a drip nobody reads) is cancelled instead of lingering.
+        server = web.Server(self._handle, handler_cancellation=True, access_log=None)
+        runner = web.ServerRunner(server, shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        port = runner.addresses[0][1]
+        host = _LOOPBACK_FOR.get(self.host, self.host)  # a URL needs a concrete address
+        self._base_url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    async def close(self) -> None:
+        """Stop listening and end in-flight handlers (hung, delayed, dripping) promptly."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        pending = list(self._in_flight)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=2.0)
+        await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @classmethod
+    @contextlib.contextmanager
+    def in_thread(cls, **options: Unpack[EmulatorOptions]) -> Iterator[Self]:
+        """Run an emulator on its own event loop in a daemon thread.
+
+        Works from synchronous code and from any async framework (the caller's loop is
+        never touched). Faults, ``expire_tokens`` and ``reset_stats`` are safe to call from
+        the caller's thread::
+
+            with QualtricsEmulator.in_thread(seed=3) as emulator:
+                request = urllib.request.Request(
+                    emulator.api_url + "/whoami", headers={"X-API-TOKEN": emulator.api_token}
+                )
+                with urllib.request.urlopen(request) as response:
+                    assert response.status == 200
+        """
+        emulator = cls(**options)
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=_run_loop, args=(loop,), name="qualtrics-emulator", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(emulator.start(), loop).result(timeout=30)
+            try:
+                yield emulator
+            finally:
+                asyncio.run_coroutine_threadsafe(emulator.close(), loop).result(timeout=30)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=30)
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` (the host root; the token endpoint is ``/oauth2/token``)."""
+        if self._base_url is None:
+            raise RuntimeError("the emulator has not been started")
+        return self._base_url
+
+    @property
+    def api_url(self) -> str:
+        """``base_url + "/API/v3"``, the base URL a client should be given."""
+        return self.base_url + API_PREFIX
+
+    @property
+    def token_url(self) -> str:
+        """The OAuth token endpoint, ``base_url + "/oauth2/token"``."""
+        return self.base_url + OAUTH_PATH
+
+    # --- test controls -----------------------------------------------------------------------
+
+    def inject(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        *,
+        times: int = 1,
+        status: int | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        retry_after: str | None = None,
+        html: bool = False,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        delay: float = 0.0,
+        drop: bool = False,
+        truncate: bool = False,
+        drip: float | None = None,
+        hang: bool = False,
+        redirect_to: str | None = None,
+        notice: str | None = None,
+        next_page: str | None = None,
+    ) -> Fault:
+        """Queue a fault for matching requests; see :class:`Fault` for every option.
+
+        ``path`` is an fnmatch pattern on the path without ``/API/v3``, e.g.
+        ``emulator.inject("GET", "/surveys*", status=503, times=2)``. Returns the
+        :class:`Fault`, whose ``fired``/``remaining`` tell what happened.
+        """
+        fault = Fault(
+            method=method,
+            path=path,
+            times=times,
+            status=status,
+            error_code=error_code,
+            error_message=error_message,
+            retry_after=retry_after,
+            html=html,
+            body=body,
+            content_type=content_type,
+            headers=headers,
+            delay=delay,
+            drop=drop,
+            truncate=truncate,
+            drip=drip,
+            hang=hang,
+            redirect_to=redirect_to,
+            notice=notice,
+            next_page=next_page,
+        )
+        return self._faults.add(fault)
+
+    def clear_faults(self) -> None:
+        """Forget every fault that has not fired its ``times`` yet."""
+        self._faults.clear()
+
+    def expire_tokens(self) -> None:
+        """Invalidate every OAuth access token issued so far (they now answer 401)."""
+        self._tokens.expire_all()
+
+    def reset_stats(self) -> None:
+        """Zero :attr:`stats` in place (references to it stay valid)."""
+        self.stats.reset()
+
+    # --- request pipeline --------------------------------------------------------------------
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        arrived = time.monotonic()
+        method = request.method
+        raw_path = request.path
+        is_api = raw_path == API_PREFIX or raw_path.startswith(API_PREFIX + "/")
+        path = _normalize(raw_path[len(API_PREFIX) :] if is_api else raw_path)
+        match = self._match(method, path) if is_api else None
+        stats = self.stats
+        stats.requests += 1
+        stats.by_route[self._route_key(method, path, is_api, match)] += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        status = 0
+        try:
+            response, status = await self._respond(request, method, path, is_api, match, arrived)
+            return response
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+            stats.statuses[status] += 1
+            stats.log.append((arrived, method, raw_path, status))
+
+    async def _respond(
+        self,
+        request: web.BaseRequest,
+        method: str,
+        path: str,
+        is_api: bool,
+        match: _Match | None,
+        arrived: float,
+    ) -> tuple[web.StreamResponse, int]:
+        if is_api and self._limiter is not None:
+            wait = self._limiter.try_admit(method, path, arrived)
+            if wait is not None:
+                self.stats.throttled += 1
+                reply = _error_reply(429)
+                if self.retry_after_header:
+                    reply.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+                return _faults.respond(reply), 429
+        fault = self._faults.take(method, path)
+        if fault is None:
+            reply = await self._answer(request, path, is_api, match)
+            return _faults.respond(reply), reply.status
+        self.stats.faults_fired += 1
+        return await self._apply_fault(fault, request, path, is_api, match)
+
+    async def _apply_fault(
+        self, fault: Fault, request: web.BaseRequest, path: str, is_api: bool, match: _Match | None
+    ) -> tuple[web.StreamResponse, int]:
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.hang:
+            await _faults.hang()
+        if fault.drop:
+            return _faults.drop(request), 0
+        reply = _replacement_reply(fault) or await self._answer(request, path, is_api, match)
+        if reply.payload is not None:
+            meta = reply.payload.get("meta")
+            if fault.notice is not None and isinstance(meta, dict):
+                meta["notice"] = fault.notice
+            result = reply.payload.get("result")
+            if fault.next_page is not None and isinstance(result, dict):
+                result["nextPage"] = fault.next_page.replace("{self}", str(request.url))
+        if fault.content_type is not None:
+            reply.content_type = fault.content_type
+        reply.headers.update(fault.headers or {})
+        if fault.retry_after is not None:
+            reply.headers["Retry-After"] = fault.retry_after
+        if fault.truncate:
+            return await _faults.truncate(request, reply), reply.status
+        if fault.drip is not None:
+            return await _faults.drip(request, reply, fault.drip), reply.status
+        return _faults.respond(reply), reply.status
+
+    async def _answer(self, request: web.BaseRequest, path: str, is_api: bool, match: _Match | None) -> Reply:
+        if not is_api:
+            if path == OAUTH_PATH:
+                return await self._token_endpoint(request)
+            return _error_reply(404, f"No such endpoint: {request.method} {path}. API routes live under /API/v3.")
+        denied = self._authenticate(request)
+        if denied is not None:
+            return denied
+        if match is None:
+            return _error_reply(404, f"No such endpoint: {request.method} {API_PREFIX}{path}", "RNF_0.2")
+        try:
+            result = match.handler(request, match.params)
+        except _ApiError as exc:
+            return _error_reply(exc.status, exc.message, exc.code)
+        return Reply(200, payload={"result": result, "meta": _meta(200)})
+
+    # --- authentication ----------------------------------------------------------------------
+
+    def _authenticate(self, request: web.BaseRequest) -> Reply | None:
+        api_token = request.headers.get("X-API-TOKEN")  # CIMultiDict: any header-name case
+        if api_token is not None:
+            if hmac.compare_digest(api_token.encode("utf-8", "surrogateescape"), self._api_token_bytes):
+                return None
+            return _error_reply(401, "Invalid API token.", "AUTH_1.2")
+        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+        credential = credential.strip()
+        if scheme.lower() == "bearer" and credential:
+            state = self._tokens.check(credential)
+            if state == "valid":
+                return None
+            if state == "expired":
+                return _error_reply(401, "The access token has expired.", "AUTH_1.3")
+            return _error_reply(401, "Invalid access token.", "AUTH_1.2")
+        return _error_reply(401, "Missing authentication: send X-API-TOKEN or Authorization: Bearer.")
+
+    async def _token_endpoint(self, request: web.BaseRequest) -> Reply:
+        """``POST /oauth2/token``: client-credentials grant, client authenticated by HTTP Basic."""
+        if request.method != "POST":
+            return _oauth_error(405, "invalid_request", "Use POST.", {"Allow": "POST"})
+        if not self._client_authenticated(request.headers.get("Authorization")):
+            return _oauth_error(
+                401, "invalid_client", "Client authentication failed.", {"WWW-Authenticate": 'Basic realm="qualtrics"'}
+            )
+        try:
+            form = await request.post()
+        except ValueError:
+            return _oauth_error(400, "invalid_request", "Malformed form body.")
+        grant_type = form.get("grant_type")
+        if not isinstance(grant_type, str) or not grant_type:
+            return _oauth_error(400, "invalid_request", "grant_type is required.")
+        if grant_type != "client_credentials":
+            return _oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
+        scope = form.get("scope")
+        granted = " ".join(scope.split()) if isinstance(scope, str) else ""
+        token = self._tokens.issue(self.token_ttl)
+        self.stats.tokens_issued += 1
+        ttl = self.token_ttl
+        payload: Json = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": int(ttl) if float(ttl).is_integer() else ttl,
+            "scope": granted or "manage:all",
+        }
+        return Reply(200, payload=payload, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def _client_authenticated(self, authorization: str | None) -> bool:
+        scheme, _, encoded = (authorization or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        client_id, sep, client_secret = decoded.partition(b":")
+        id_ok = hmac.compare_digest(client_id, self.client_id.encode())
+        secret_ok = hmac.compare_digest(client_secret, self.client_secret.encode())
+        return bool(sep) and id_ok and secret_ok
+
+    # --- routing -----------------------------------------------------------------------------
+
+    def _build_routes(self) -> tuple[_Route, ...]:
+        table: tuple[tuple[str, str, Callable[[web.BaseRequest, dict[str, str]], Json]], ...] = (
+            ("GET", "/whoami", self._whoami),
+            ("GET", "/surveys", self._list_surveys),
+            ("GET", "/surveys/{surveyId}", self._get_survey),
+            ("GET", "/directories", self._list_directories),
+            ("GET", "/directories/{directoryId}/contacts", self._list_contacts),
+            ("GET", "/directories/{directoryId}/contacts/{contactId}", self._get_contact),
+        )
+        return tuple(
+            _Route(method, re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"), template, handler)
+            for method, template, handler in table
+        )
+
+    def _match(self, method: str, path: str) -> _Match | None:
+        for route in self._routes:
+            if route.method == method and (found := route.pattern.match(path)):
+                return _Match(route.template, route.handler, found.groupdict())
+        return None
+
+    def _route_key(self, method: str, path: str, is_api: bool, match: _Match | None) -> str:
+        if is_api and self.rate_limits is not None:
+            key = self.rate_limits.route(method, path).key
+            if key is not None:
+                return key
+        if match is not None:
+            return f"{method} {match.template}"
+        return f"{method} {_templatize(path)}"
+
+    # --- API routes (result objects; raise _ApiError for 4xx) --------------------------------
+
+    def _whoami(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
+        return dict(self.data.whoami)
+
+    def _list_surveys(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
+        query = request.query
+        size = _page_size(query, SURVEYS_PAGE_SIZE, reject_larger=False)
+        offset = _int_query(query, "offset", default=0, minimum=0)
+        surveys = self.data.surveys
+        page = surveys[offset : offset + size]
+        end = offset + len(page)
+        next_page = str(request.url.update_query({"offset": end})) if end < len(surveys) else None
+        return {"elements": page, "nextPage": next_page}
+
+    def _get_survey(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
+        survey = self.data.survey_details.get(params["surveyId"])
+        if survey is None:
+            raise _ApiError(404, f"Survey {params['surveyId']} was not found.", "RNF_0.1")
+        return dict(survey)
+
+    def _list_directories(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
+        directories = self.data.directories
+        return self._skip_page(request, "directories", directories, DIRECTORIES_PAGE_SIZE, reject_larger=False)
+
+    def _list_contacts(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
+        directory_id = params["directoryId"]
+        contacts = self.data.contacts.get(directory_id)
+        if contacts is None:
+            raise _ApiError(404, f"Directory {directory_id} was not found.", "RNF_0.1")
+        embedded = _bool_query(request.query, "includeEmbedded", default=False)
+        result = self._skip_page(request, f"contacts:{directory_id}", contacts, CONTACTS_PAGE_SIZE, reject_larger=True)
+        result["elements"] = [contact_element(c, include_embedded=embedded) for c in result["elements"]]
+        return result
+
+    def _get_contact(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
+        directory_id, contact_id = params["directoryId"], params["contactId"]
+        if directory_id not in self.data.contacts:
+            raise _ApiError(404, f"Directory {directory_id} was not found.", "RNF_0.1")
+        contact = self.data.find_contact(directory_id, contact_id)
+        if contact is None:
+            raise _ApiError(404, f"Contact {contact_id} was not found.", "RNF_0.1")
+        return dict(contact)
+
+    def _skip_page(
+        self, request: web.BaseRequest, scope: str, items: list[Json], page_size: int, *, reject_larger: bool
+    ) -> Json:
+        query = request.query
+        size = _page_size(query, page_size, reject_larger=reject_larger)
+        token = query.get("skipToken", "")
+        offset = self._skip_tokens.decode(scope, token, limit=len(items)) if token else 0
+        page = items[offset : offset + size]
+        end = offset + len(page)
+        next_page = None
+        if end < len(items):
+            next_page = str(request.url.update_query({"skipToken": self._skip_tokens.encode(scope, end)}))
+        return {"elements": page, "nextPage": next_page}
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Thread body for ``in_thread``: run ``loop`` until stopped, then tidy up like asyncio.run."""
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+        leftovers = asyncio.all_tasks(loop)
+        for task in leftovers:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+async def serve(
+    *, on_ready: Callable[[QualtricsEmulator], object] | None = None, **options: Unpack[EmulatorOptions]
+) -> None:
+    """Run an emulator until cancelled (the CLI, ``python -m qualtrics_async.testing``).
+
+    ``on_ready`` is called with the started emulator, e.g. to print its URL.
+    """
+    async with QualtricsEmulator(**options) as emulator:
+        if on_ready is not None:
+            on_ready(emulator)
+        await asyncio.Event().wait()
+
+
+def _normalize(path: str) -> str:
+    return "/" + "/".join(segment for segment in path.split("/") if segment)
+
+
+def _templatize(path: str) -> str:
+    return "/".join("{id}" if _ID_SEGMENT.fullmatch(seg) else seg for seg in path.split("/"))
+
+
+def _http_status(status: int) -> str:
+    phrase = _PHRASES.get(status)
+    if phrase is None:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Unknown"
+    return f"{status} - {phrase}"
+
+
+def _meta(status: int) -> Json:
+    return {"httpStatus": _http_status(status), "requestId": str(uuid.uuid4())}
+
+
+def _error_reply(status: int, message: str | None = None, code: str | None = None) -> Reply:
+    """The Qualtrics error envelope (a bare ``meta`` below 400, e.g. for a faked 202)."""
+    meta = _meta(status)
+    if status >= 400:
+        default_code, default_message = _DEFAULT_ERRORS.get(
+            status, (f"HTTP_{status}", _http_status(status).split(" - ", 1)[1])
+        )
+        meta["error"] = {"errorMessage": message or default_message, "errorCode": code or default_code}
+    return Reply(status, payload={"meta": meta})
+
+
+def _replacement_reply(fault: Fault) -> Reply | None:
+    """The answer a fault substitutes for the real one, or ``None`` to answer normally."""
+    if fault.redirect_to is not None:
+        return Reply(fault.status or 302, body=b"", content_type="text/plain", headers={"Location": fault.redirect_to})
+    if fault.html:
+        status = fault.status or 502
+        phrase = _http_status(status).split(" - ", 1)[1]
+        page = _faults.PROXY_ERROR_PAGE.format(status=status, phrase=phrase)
+        return Reply(status, body=page.encode(), content_type="text/html; charset=utf-8")
+    if fault.body is not None:
+        return Reply(fault.status or 200, body=fault.body, content_type=fault.content_type or "application/json")
+    if fault.status is not None:
+        return _error_reply(fault.status, fault.error_message, fault.error_code)
+    return None
+
+
+def _oauth_error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> Reply:
+    """RFC 6749 §5.2 error body (the token endpoint does not use the API envelope)."""
+    return Reply(status, payload={"error": error, "error_description": description}, headers=headers or {})
+
+
+def _int_query(query: MultiMapping[str], name: str, *, default: int, minimum: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise _ApiError(400, f"Invalid value for {name!r}: {raw!r} (expected an integer >= {minimum}).")
+    return value
+
+
+def _page_size(query: MultiMapping[str], maximum: int, *, reject_larger: bool) -> int:
+    size = _int_query(query, "pageSize", default=maximum, minimum=1)
+    if size > maximum:
+        if reject_larger:
+            raise _ApiError(400, f"pageSize must be between 1 and {maximum}, got {size}.", "BRE_0.2")
+        size = maximum
+    return size
+
+
+def _bool_query(query: MultiMapping[str], name: str, *, default: bool) -> bool:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered not in ("true", "false", "1", "0"):
+        raise _ApiError(400, f"Invalid value for {name!r}: {raw!r} (expected true or false).")
+    return lowered in ("true", "1")
