@@ -43,10 +43,7 @@ async def run_demo(*, seed: int = 0, contacts: int = 1000) -> int:
         if surveys:
             first = await client.surveys.get(surveys[0].id)
             counts = first.response_counts
-            write(
-                f"survey {first.id}: {len(first.questions)} questions, "
-                f"{counts.auditable if counts else 0} responses"
-            )
+            write(f"survey {first.id}: {len(first.questions)} questions, {counts.auditable if counts else 0} responses")
 
         directories = [d async for d in client.paginate("/directories", item_type=Directory)]
         write(f"directories: {', '.join(f'{d.directory_id} ({d.contact_count} contacts)' for d in directories)}")
@@ -76,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--contacts", type=int, default=1000, help="contacts in the emulator's directory")
     emu = sub.add_parser("emulator", help="run the bundled Qualtrics emulator until Ctrl-C")
     emu.add_argument("--host", default="127.0.0.1")
-    emu.add_argument("--port", type=int, default=8080)
+    emu.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     emu.add_argument("--seed", type=int, default=0)
     emu.add_argument("--no-rate-limits", action="store_true", help="do not enforce the published rate limits")
     return parser

@@ -26,6 +26,14 @@ from qualtrics_async.errors import (
 )
 
 SNIPPET_BYTES = 512
+
+ERROR_CODE_HINTS: dict[str, str] = {
+    "BRE_0.5": (
+        "Qualtrics refuses to page past 10,000 results of this listing: use an export instead "
+        "(the response export, or the XM Directory contact export)"
+    ),
+}
+"""Actionable hints for Qualtrics error codes whose meaning is known (qualtrics-api.md, RELIABILITY.md C1)."""
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -138,8 +146,9 @@ def status_error(
         parts.append(f"; redirect to {_origin_only(headers.get('Location'))} not followed")
     if retry_after is not None:
         parts.append(f"; Retry-After {retry_after:g} s")
-    if cls.hint:
-        parts.append(f" — {cls.hint}")
+    code_hint = ERROR_CODE_HINTS.get(error.errorCode or "") if error else None
+    if code_hint or cls.hint:
+        parts.append(f" — {code_hint or cls.hint}")
     kwargs: dict[str, Any] = {
         "status": status,
         "error_code": error.errorCode if error else None,

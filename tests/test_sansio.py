@@ -118,8 +118,15 @@ def test_C_status_maps_to_its_error_class_with_qualtrics_details(status: int, cl
 
 
 def test_C1_bad_request_says_how_to_fix() -> None:
-    err = status_error(400, "Bad Request", _error_body("400 - Bad Request", "too many", "BRE_0.5"), CIMultiDict(), CALL)
+    err = status_error(400, "Bad Request", _error_body("400 - Bad Request", "bad", "QVAL_1"), CIMultiDict(), CALL)
     assert "check the parameter" in str(err)
+
+
+def test_C1_paging_past_10000_points_to_the_export_api() -> None:
+    err = status_error(400, "Bad Request", _error_body("400 - Bad Request", "too many", "BRE_0.5"), CIMultiDict(), CALL)
+    assert isinstance(err, BadRequestError)
+    assert err.error_code == "BRE_0.5"
+    assert "use an export instead" in str(err)
 
 
 def test_B9_html_error_page_reports_the_status_and_a_short_snippet() -> None:

@@ -1,0 +1,168 @@
+"""Cancellation (H2), connection release before sleeping, TLS verification (B2, I3), the emulator CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+from aiohttp import web
+
+from qualtrics_async import QualtricsClient, RetryPolicy
+from qualtrics_async._transport import default_ssl_context
+from qualtrics_async.errors import TLSError
+from qualtrics_async.testing import QualtricsEmulator
+from tests.conftest import FAST_TIMEOUTS, TOKEN, make_client
+
+SLOW_RETRY = RetryPolicy(base_delay=10.0, max_delay=10.0)  # a retry would sleep for seconds
+
+
+async def test_H2_asyncio_timeout_cancels_a_call_during_backoff(emulator: QualtricsEmulator) -> None:
+    emulator.inject("GET", "/whoami", status=503, times=100)
+    async with make_client(emulator, retry=SLOW_RETRY) as client:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await client.whoami()
+        assert time.monotonic() - started < 1.0
+        emulator.clear_faults()
+        assert (await client.whoami()).user_id  # still usable after the cancellation
+    assert emulator.stats.requests <= 3  # at most the attempts that fitted in 0.3 s, no more after
+
+
+async def test_H2_anyio_cancel_scope_and_task_group_cancellation(emulator: QualtricsEmulator) -> None:
+    emulator.inject("GET", "/whoami", status=503, times=100)
+    async with make_client(emulator, retry=SLOW_RETRY) as client:
+        with anyio.move_on_after(0.3) as scope:
+            await client.whoami()
+        assert scope.cancelled_caught
+        before = emulator.stats.requests
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(client.whoami)
+            await anyio.sleep(0.2)
+            tg.cancel_scope.cancel()
+        await anyio.sleep(0.3)
+        assert emulator.stats.requests - before <= 10  # nothing retried after the cancellation
+
+
+async def test_connection_is_released_before_sleeping_between_attempts(emulator: QualtricsEmulator) -> None:
+    # With a pool of one connection, a retry that still held the first response would deadlock.
+    emulator.inject("GET", "/whoami", status=503, times=2)
+    async with make_client(emulator, pool_size=1) as client, anyio.create_task_group() as tg:
+        for _ in range(5):
+            tg.start_soon(client.whoami)
+    assert emulator.stats.statuses[200] == 5
+
+
+@pytest.fixture(scope="module")
+def self_signed_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a self-signed certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+async def tls_server(self_signed_cert: tuple[Path, Path]) -> AsyncIterator[tuple[str, list[int]]]:
+    hits: list[int] = []
+
+    async def whoami(request: web.Request) -> web.Response:
+        hits.append(1)
+        return web.json_response({"result": {"userId": "UR_1"}, "meta": {"httpStatus": "200 - OK"}})
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*self_signed_cert)
+    app = web.Application()
+    app.router.add_get("/API/v3/whoami", whoami)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"https://127.0.0.1:{port}", hits
+    finally:
+        await runner.cleanup()
+
+
+async def test_B2_self_signed_certificate_is_refused_and_never_retried(tls_server: tuple[str, list[int]]) -> None:
+    url, hits = tls_server
+    async with QualtricsClient(api_token=TOKEN, base_url=url, timeouts=FAST_TIMEOUTS, env={}) as client:
+        started = time.monotonic()
+        with pytest.raises(TLSError, match="TLS failure") as info:
+            await client.whoami()
+    assert hits == []  # no HTTP request was ever sent over the unverified connection
+    assert info.value.attempts in (None, 1)
+    assert time.monotonic() - started < 2.0
+    assert TOKEN not in str(info.value)
+
+
+async def test_I3_custom_ca_is_the_only_way_to_trust_a_private_certificate(
+    tls_server: tuple[str, list[int]], self_signed_cert: tuple[Path, Path]
+) -> None:
+    url, hits = tls_server
+    context = default_ssl_context()
+    context.load_verify_locations(cafile=str(self_signed_cert[0]))
+    async with QualtricsClient(api_token=TOKEN, base_url=url, ssl_context=context, env={}) as client:
+        assert (await client.whoami()).user_id == "UR_1"
+    assert hits == [1]
+
+
+def test_I3_default_tls_context_verifies_and_requires_tls12() -> None:
+    context = default_ssl_context()
+    assert context.verify_mode is ssl.CERT_REQUIRED
+    assert context.check_hostname
+    assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
+
+
+def test_emulator_runs_from_the_command_line() -> None:
+    script = Path(sys.executable).parent / "qualtrics-async"
+    proc = subprocess.Popen(
+        [str(script), "emulator", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line
+        base_url = line.rsplit(" ", 1)[-1].strip()
+
+        async def check() -> str:
+            async with QualtricsClient(api_token="emulator-token", base_url=base_url, env={}) as client:
+                return (await client.whoami()).user_id
+
+        assert anyio.run(check).startswith("UR_")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
