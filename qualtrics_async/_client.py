@@ -209,7 +209,8 @@ class QualtricsClient:
             idempotent: override whether the call is safe to repeat after an ambiguous
                 failure (default: GET/PUT/DELETE yes, POST no).
 
-        Returns ``None`` for answers without a ``result`` (e.g. DELETE).
+        Returns ``None`` for a write (POST/PUT/DELETE) answered with ``meta`` only; a GET
+        answered without a ``result`` raises :class:`~qualtrics_async.errors.ResponseDecodeError`.
         """
         answer = await self._open_session.call(
             method,
@@ -217,7 +218,7 @@ class QualtricsClient:
             params=params,
             json=json,
             decoder=envelope_decoder(result_type),
-            expect_result=method.upper() != "DELETE",
+            expect_result=method.upper() == "GET",
             idempotent=idempotent,
             timeout=timeout,
         )

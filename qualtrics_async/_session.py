@@ -369,7 +369,7 @@ class Session:
         meta_status = status_code_of(meta)
         if meta_status is not None and not 200 <= meta_status < 300:
             raise status_error(meta_status, "(in meta.httpStatus)", raw, headers, call, meta=meta)
-        if envelope.result is msgspec.UNSET:
+        if envelope.result is msgspec.UNSET or (envelope.result is None and expect_result):
             if meta is None:
                 raise _BadBody(
                     ResponseDecodeError(

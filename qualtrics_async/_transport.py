@@ -32,10 +32,17 @@ def create_http_session(
     timeout = aiohttp.ClientTimeout(
         total=None, connect=None, sock_connect=timeouts.connect, sock_read=timeouts.sock_read
     )
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         connector=connector,
         timeout=timeout,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         raise_for_status=False,
         trust_env=False,
     )
+    # aiohttp silently resends an idempotent request once after a dropped connection, which
+    # would double the attempts our retry policy and budget allow (a failing server would see
+    # 2 x max_attempts requests). Our pipeline retries dropped connections itself; aiohttp's own
+    # test client turns the flag off the same way, as there is no public option for it.
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session

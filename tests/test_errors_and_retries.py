@@ -18,6 +18,7 @@ from qualtrics_async.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseDecodeError,
     ServerError,
     UnexpectedRedirectError,
     UnprocessableEntityError,
@@ -219,3 +220,17 @@ async def test_C9_redirect_to_another_origin_is_not_followed_and_gets_no_token(e
     assert info.value.status == 302
     assert elsewhere.base_url in str(info.value)
     assert TOKEN not in str(info.value)
+
+
+async def test_C7_null_result_on_a_get_is_an_error_not_none(emulator: QualtricsEmulator) -> None:
+    emulator.inject("GET", "/whoami", body=b'{"result": null, "meta": {"httpStatus": "200 - OK", "requestId": "r-1"}}')
+    async with make_client(emulator) as client:
+        with pytest.raises(ResponseDecodeError, match="no 'result'") as info:
+            await client.request("GET", "/whoami")
+    assert info.value.request_id == "r-1"
+
+
+async def test_C7_write_answered_with_meta_only_returns_none(emulator: QualtricsEmulator) -> None:
+    emulator.inject("PUT", "/surveys/*", body=b'{"meta": {"httpStatus": "200 - OK", "requestId": "r-2"}}')
+    async with make_client(emulator) as client:
+        assert await client.request("PUT", "/surveys/SV_1", json={"isActive": False}) is None
