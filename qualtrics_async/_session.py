@@ -223,8 +223,17 @@ class Session:
                                 if 200 <= resp.status < 300:
                                     result = await on_success(resp, info())
                                     self.budget.refund()
+                                    logger.debug(
+                                        "%s %s -> %d (attempt %d, %.3f s)",
+                                        method,
+                                        target.path,
+                                        resp.status,
+                                        attempt,
+                                        time.monotonic() - started,
+                                    )
                                     return result
-                                raw = await resp.content.read(_ERROR_BODY_LIMIT)
+                                raw = await _read_capped(resp, _ERROR_BODY_LIMIT)
+                                logger.debug("%s %s -> %d (attempt %d)", method, target.path, resp.status, attempt)
                                 status, reason, resp_headers = resp.status, resp.reason or "", resp.headers
                     except _BadBody as bad:
                         if not bad.retryable:
@@ -395,6 +404,19 @@ class Session:
                 )
             return Answer(None, meta, status)
         return Answer(envelope.result, meta, status)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Read at most ``limit`` bytes of an error body (a proxy page can be large)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await resp.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 class _RequestIdOnly(msgspec.Struct):
