@@ -72,7 +72,9 @@ class OAuthClientCredentials:
 
     can_refresh = True
 
-    def __init__(self, endpoint: Endpoint, credentials: Credentials) -> None:
+    def __init__(
+        self, endpoint: Endpoint, credentials: Credentials, *, timeout: aiohttp.ClientTimeout | None = None
+    ) -> None:
         assert credentials.client_id is not None
         assert credentials.client_secret is not None
         self._url = endpoint.origin.with_path(TOKEN_PATH)
@@ -82,6 +84,7 @@ class OAuthClientCredentials:
         self._token: Secret | None = None
         self._refresh_at = 0.0
         self._lock = asyncio.Lock()
+        self._timeout = timeout
         self.tokens_minted = 0
 
     def __repr__(self) -> str:
@@ -108,7 +111,9 @@ class OAuthClientCredentials:
             form["scope"] = " ".join(self._scopes)
         basic = base64.b64encode(f"{self._client_id}:{self._secret.reveal()}".encode()).decode("ascii")
         headers = {"Authorization": f"Basic {basic}"}
-        async with http.post(self._url, data=form, headers=headers, allow_redirects=False) as resp:
+        async with http.post(
+            self._url, data=form, headers=headers, allow_redirects=False, timeout=self._timeout
+        ) as resp:
             body = await resp.read()
             status = resp.status
         if status != 200:

@@ -123,11 +123,21 @@ class QualtricsClient:
         )
         auth: Auth
         if self._credentials.is_oauth:
-            auth = OAuthClientCredentials(self._endpoint, self._credentials)
+            auth = OAuthClientCredentials(
+                self._endpoint,
+                self._credentials,
+                timeout=aiohttp.ClientTimeout(
+                    total=self._timeouts.attempt,
+                    sock_connect=self._timeouts.connect,
+                    sock_read=self._timeouts.sock_read,
+                ),
+            )
         else:
             assert self._credentials.api_token is not None
             auth = TokenAuth(self._credentials.api_token)
-        limiter = self._limiter or LocalRateLimiter(self._rate_limits, utilization=self._utilization)
+        limiter = self._limiter
+        if limiter is None and not self._rate_limits.is_unlimited:
+            limiter = LocalRateLimiter(self._rate_limits, utilization=self._utilization)
         self._session = Session(
             http=http,
             endpoint=self._endpoint,

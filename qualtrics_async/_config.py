@@ -46,7 +46,8 @@ class Timeouts:
 
     Attributes:
         connect: to open a TCP+TLS connection.
-        sock_read: the longest silence between two reads of a response.
+        sock_read: the longest silence between two reads of a response (it matters for
+            streamed downloads, which have no total limit, and whenever it is below ``attempt``).
         attempt: one whole attempt of a JSON call, headers and body. This is what stops a
             server that drips one byte at a time, which ``sock_read`` alone never does.
         call: the whole call, every retry and backoff included (``None``: no limit).
@@ -54,7 +55,7 @@ class Timeouts:
 
     connect: float = 10.0
     sock_read: float = 60.0
-    attempt: float = 120.0
+    attempt: float = 60.0
     call: float | None = 600.0
 
     def __post_init__(self) -> None:

@@ -68,7 +68,8 @@ class RetryBudget:
         return True
 
     def refund(self, units: int = 1) -> None:
-        self._level = min(self._capacity, self._level + units)
+        if self._level < self._capacity:
+            self._level = min(self._capacity, self._level + units)
 
 
 def is_idempotent(method: str, route_key: str | None) -> bool:

@@ -7,10 +7,10 @@ read (attempt deadline) → classify → retry? (release the connection, then sl
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -51,6 +51,7 @@ from qualtrics_async.errors import (
 T = TypeVar("T")
 QueryParams = Mapping[str, str | int | float | bool]
 _ERROR_BODY_LIMIT = 64 * 1024
+_TARGET_CACHE_SIZE = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,9 @@ class Session:
         self.retry = retry
         self.timeouts = timeouts
         self.budget = RetryBudget(retry)
+        self._attempt_timeout = self._make_timeout(timeouts.attempt)
+        self._api_root = str(endpoint.api_root)
+        self._targets: dict[str, Target] = {}
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.closed = False
 
@@ -113,6 +117,19 @@ class Session:
         Absolute URLs are kept verbatim (Qualtrics' ``nextPage`` must not be rebuilt) and
         refused when they point to another origin, which would hand the token to it.
         """
+        if params:
+            base = self.target(path_or_url)
+            return Target(base.url.update_query({k: _query_value(v) for k, v in params.items()}), base.path)
+        cached = self._targets.get(path_or_url)
+        if cached is not None:
+            return cached
+        target = self._resolve(path_or_url)
+        if len(self._targets) >= _TARGET_CACHE_SIZE:
+            self._targets.clear()  # ids make paths unbounded; a wholesale reset keeps this O(1)
+        self._targets[path_or_url] = target
+        return target
+
+    def _resolve(self, path_or_url: str) -> Target:
         if "://" in path_or_url:
             url = URL(path_or_url, encoded=True)
             if not self.endpoint.same_origin(url):
@@ -134,10 +151,8 @@ class Session:
                 raise ConfigurationError(
                     f"path {raw_path!r} has empty or dot segments; build paths with qualtrics_async.build_path()"
                 )
-            url = URL(str(self.endpoint.api_root) + path_or_url)
+            url = URL(self._api_root + path_or_url)
             path = raw_path
-        if params:
-            url = url.update_query({k: _query_value(v) for k, v in params.items()})
         return Target(url, path)
 
     # -- the pipeline ------------------------------------------------------------------------
@@ -195,93 +210,104 @@ class Session:
         route = self.limits.route(method, target.path)
         safe_to_repeat = is_idempotent(method, route.key) if idempotent is None else idempotent
         deadline = timeout if timeout is not None else self.timeouts.call
-        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        started = loop.time()  # the monotonic clock, like time.monotonic()
+        deadline_at = None if deadline is None else started + deadline
         attempt = 0
         refreshed = False
-
-        def info() -> CallInfo:
-            return CallInfo(method, target.path, attempt, time.monotonic() - started)
-
         try:
-            with anyio.fail_after(deadline) if deadline is not None else nullcontext():
-                while True:
-                    attempt += 1
-                    if self.limiter is not None:
+            # The call deadline is enforced without a cancel scope on the hot path (a scope
+            # costs more than the rest of the pipeline): each attempt's aiohttp total timeout
+            # is cut to the time left, limiter waits are bounded, and no backoff sleeps past it.
+            while True:
+                attempt += 1
+                if self.limiter is not None:
+                    if deadline_at is None:
                         await self.limiter.acquire(method, target.path)
-                    failure: Failure
-                    retry_after: float | None = None
-                    error: QualtricsError
-                    try:
-                        with anyio.fail_after(attempt_timeout) if attempt_timeout is not None else nullcontext():
-                            name, value = await self.auth.header(self.http)
-                            headers = {name: value}
-                            if body is not None:
-                                headers["Content-Type"] = content_type
-                            async with self.http.request(
-                                method, target.url, data=body, headers=headers, allow_redirects=False
-                            ) as resp:
-                                if 200 <= resp.status < 300:
-                                    result = await on_success(resp, info())
-                                    self.budget.refund()
-                                    logger.debug(
-                                        "%s %s -> %d (attempt %d, %.3f s)",
-                                        method,
-                                        target.path,
-                                        resp.status,
-                                        attempt,
-                                        time.monotonic() - started,
-                                    )
-                                    return result
-                                raw = await _read_capped(resp, _ERROR_BODY_LIMIT)
-                                logger.debug("%s %s -> %d (attempt %d)", method, target.path, resp.status, attempt)
-                                status, reason, resp_headers = resp.status, resp.reason or "", resp.headers
-                    except _BadBody as bad:
-                        if not bad.retryable:
-                            raise bad.error from None
-                        failure, error = Failure.BAD_BODY, bad.error
-                    except aiohttp.ClientError as exc:  # before TimeoutError: aiohttp's timeouts subclass it
-                        failure, error = self._classify_exception(exc, method, target.path)
-                    except TimeoutError:
-                        failure = Failure.TIMEOUT
-                        error = APITimeoutError(
-                            f"no complete answer within the attempt timeout of {attempt_timeout:g} s "
-                            "(Timeouts.attempt)",
-                            method=method,
-                            path=target.path,
-                        )
-                    except ServerError as exc:  # the OAuth token endpoint, or a 5xx in meta.httpStatus
-                        failure, error = Failure.SERVER, exc
                     else:
-                        # An error status: the connection is released (the `async with` has closed).
-                        if status == 401 and self.auth.can_refresh and not refreshed:
-                            refreshed = True
-                            self.auth.invalidate(value)
-                            attempt -= 1  # the refresh retry is free: the request was rejected, not processed
-                            continue
-                        retry_after = parse_retry_after(resp_headers.get("Retry-After"), now=time.time())
-                        error = status_error(status, reason, raw, resp_headers, info(), retry_after=retry_after)
-                        if status == 429:
-                            failure = Failure.THROTTLED
-                            if self.limiter is not None:
-                                pause = None if retry_after is None else min(retry_after, self.retry.max_retry_after)
-                                self.limiter.throttled(method, target.path, pause)
-                        elif status in RETRYABLE_STATUSES:
-                            failure = Failure.SERVER
-                        else:
-                            raise error
-                    decision = decide(
-                        failure,
-                        idempotent=safe_to_repeat,
-                        attempt=attempt,
-                        policy=self.retry,
-                        budget=self.budget,
-                        retry_after=retry_after,
-                        rng=self._rng,
+                        async with asyncio.timeout_at(deadline_at):
+                            await self.limiter.acquire(method, target.path)
+                client_timeout, bounded_by_deadline = self._attempt_timeout_for(attempt_timeout, deadline_at, loop)
+                failure: Failure
+                retry_after: float | None = None
+                error: QualtricsError
+                try:
+                    name, value = await self.auth.header(self.http)
+                    headers = {name: value}
+                    if body is not None:
+                        headers["Content-Type"] = content_type
+                    async with self.http.request(
+                        method,
+                        target.url,
+                        data=body,
+                        headers=headers,
+                        allow_redirects=False,
+                        timeout=client_timeout,
+                    ) as resp:
+                        status = resp.status
+                        if 200 <= status < 300:
+                            result = await on_success(
+                                resp, CallInfo(method, target.path, attempt, time.monotonic() - started)
+                            )
+                            self.budget.refund()
+                            logger.debug("%s %s -> %d (attempt %d)", method, target.path, status, attempt)
+                            return result
+                        raw = await _read_capped(resp, _ERROR_BODY_LIMIT)
+                        reason, resp_headers = resp.reason or "", resp.headers
+                    logger.debug("%s %s -> %d (attempt %d)", method, target.path, status, attempt)
+                except _BadBody as bad:
+                    if not bad.retryable:
+                        raise bad.error from None
+                    failure, error = Failure.BAD_BODY, bad.error
+                except aiohttp.ClientError as exc:  # before TimeoutError: aiohttp's timeouts subclass it
+                    failure, error = self._classify_exception(exc, method, target.path)
+                except TimeoutError:  # aiohttp's total timeout for the attempt
+                    if bounded_by_deadline:
+                        raise  # reported as the call deadline below
+                    failure = Failure.TIMEOUT
+                    error = APITimeoutError(
+                        f"no complete answer within the attempt timeout of {attempt_timeout:g} s (Timeouts.attempt)",
+                        method=method,
+                        path=target.path,
                     )
-                    if not decision.retry:
-                        raise self._final(error, attempt, started, decision)
-                    self._log_retry(method, target.path, attempt, decision, error)
-                    await anyio.sleep(decision.delay)
+                except ServerError as exc:  # the OAuth token endpoint, or a 5xx in meta.httpStatus
+                    failure, error = Failure.SERVER, exc
+                else:
+                    # An error status; the connection is already released (the `async with` closed).
+                    if status == 401 and self.auth.can_refresh and not refreshed:
+                        refreshed = True
+                        self.auth.invalidate(value)
+                        attempt -= 1  # the refresh retry is free: the request was rejected, not processed
+                        continue
+                    retry_after = parse_retry_after(resp_headers.get("Retry-After"), now=time.time())
+                    call = CallInfo(method, target.path, attempt, time.monotonic() - started)
+                    error = status_error(status, reason, raw, resp_headers, call, retry_after=retry_after)
+                    if status == 429:
+                        failure = Failure.THROTTLED
+                        if self.limiter is not None:
+                            pause = None if retry_after is None else min(retry_after, self.retry.max_retry_after)
+                            self.limiter.throttled(method, target.path, pause)
+                    elif status in RETRYABLE_STATUSES:
+                        failure = Failure.SERVER
+                    else:
+                        raise error
+                decision = decide(
+                    failure,
+                    idempotent=safe_to_repeat,
+                    attempt=attempt,
+                    policy=self.retry,
+                    budget=self.budget,
+                    retry_after=retry_after,
+                    rng=self._rng,
+                )
+                if decision.retry and deadline_at is not None and loop.time() + decision.delay >= deadline_at:
+                    decision = Decision(
+                        False, reason=f"the call's deadline of {deadline:g} s comes before the next try"
+                    )
+                if not decision.retry:
+                    raise self._final(error, attempt, started, decision)
+                self._log_retry(method, target.path, attempt, decision, error)
+                await anyio.sleep(decision.delay)
         except TimeoutError:
             raise APITimeoutError(
                 f"the call did not finish within its deadline of {deadline:g} s (Timeouts.call or timeout=)",
@@ -302,6 +328,37 @@ class Session:
             if isinstance(exc, aiohttp.ClientError):  # pragma: no cover - classified above
                 raise APIConnectionError(redact(str(exc)), method=method, path=target.path) from None
             raise
+
+    def _attempt_timeout_for(
+        self, attempt_timeout: float | None, deadline_at: float | None, loop: asyncio.AbstractEventLoop
+    ) -> tuple[aiohttp.ClientTimeout, bool]:
+        """aiohttp's timeouts for one attempt, and whether the call deadline (not the attempt limit) binds.
+
+        aiohttp's ``total`` bounds the headers and the body together, so a server dripping
+        one byte at a time cannot hold an attempt open past it.
+        """
+        total, bounded = attempt_timeout, False
+        if deadline_at is not None:
+            left = deadline_at - loop.time()
+            if left <= 0:
+                raise TimeoutError
+            if total is None or left < total:
+                total, bounded = left, True
+        if total == self.timeouts.attempt:
+            return self._attempt_timeout, bounded
+        return self._make_timeout(total), bounded
+
+    def _make_timeout(self, total: float | None) -> aiohttp.ClientTimeout:
+        # sock_read only matters when it can fire before the total; leaving it out otherwise
+        # saves aiohttp two timer reschedules per response.
+        sock_read = self.timeouts.sock_read
+        keep_sock_read = total is None or sock_read < total
+        return aiohttp.ClientTimeout(
+            total=total,
+            connect=None,
+            sock_connect=self.timeouts.connect,
+            sock_read=sock_read if keep_sock_read else None,
+        )
 
     def _classify_exception(self, exc: aiohttp.ClientError, method: str, path: str) -> tuple[Failure, QualtricsError]:
         detail = redact(f"{type(exc).__name__}: {exc}")
@@ -375,9 +432,10 @@ class Session:
         if meta is not None and meta.notice:
             host = self.endpoint.origin.host or ""
             warn_once(f"notice:{host}:{meta.notice}", "Qualtrics notice for %s: %s", host, meta.notice)
-        meta_status = status_code_of(meta)
-        if meta_status is not None and not 200 <= meta_status < 300:
-            raise status_error(meta_status, "(in meta.httpStatus)", raw, headers, call, meta=meta)
+        if meta is not None and meta.httpStatus is not None and not meta.httpStatus.startswith("2"):
+            meta_status = status_code_of(meta)
+            if meta_status is not None and not 200 <= meta_status < 300:
+                raise status_error(meta_status, "(in meta.httpStatus)", raw, headers, call, meta=meta)
         if envelope.result is msgspec.UNSET or (envelope.result is None and expect_result):
             if meta is None:
                 raise _BadBody(

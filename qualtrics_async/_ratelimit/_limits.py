@@ -121,6 +121,11 @@ class RateLimits:
         return self._brand
 
     @property
+    def is_unlimited(self) -> bool:
+        """True when no limit applies at all (no brand limit, no endpoint rows)."""
+        return self._brand is None and not self._rows
+
+    @property
     def window_seconds(self) -> float:
         """The window the per-minute figures apply to (60 s for Qualtrics)."""
         return self._window
