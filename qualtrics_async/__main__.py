@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from qualtrics_async import QualtricsClient, QualtricsError
+from qualtrics_async import QualtricsClient, QualtricsError, build_path
 from qualtrics_async.models import Contact, Directory
 
 
@@ -51,7 +51,9 @@ async def run_demo(*, seed: int = 0, contacts: int = 1000) -> int:
         total = pages = 0
         with_email = 0
         async for page in client.pages(
-            f"/directories/{pool.directory_id}/contacts", {"pageSize": 100}, item_type=Contact
+            build_path("/directories/{directoryId}/contacts", directoryId=pool.directory_id),
+            {"pageSize": 100},
+            item_type=Contact,
         ):
             pages += 1
             total += len(page.elements)

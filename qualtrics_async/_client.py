@@ -53,7 +53,10 @@ class QualtricsClient:
         timeouts: connect, read, per-attempt and per-call limits (:class:`Timeouts`).
         pool_size: the most connections open at once.
         ssl_context: a custom TLS context (e.g. with a corporate CA). Verification stays on.
-        http_session: an aiohttp session to use; it is not closed by the client.
+        http_session: an aiohttp session to use; it is not closed by the client. Its settings
+            are yours: the client's TLS policy and timeouts do not apply to it, and aiohttp
+            itself resends a dropped idempotent request once (on top of ``retry``) unless
+            you turn that off.
 
     Raises:
         ConfigurationError: missing credentials, an unknown datacenter, plain http to a
@@ -139,6 +142,7 @@ class QualtricsClient:
         if limiter is None and not self._rate_limits.is_unlimited:
             limiter = LocalRateLimiter(self._rate_limits, utilization=self._utilization)
         self._session = Session(
+            pool_size=self._pool_size,
             http=http,
             endpoint=self._endpoint,
             auth=auth,
@@ -153,14 +157,15 @@ class QualtricsClient:
         session = self._session
         if session is None:
             return
-        session.closed = True
+        self._session = None  # the client can be opened again
+        await session.aclose()
         if self._external_http is None:
             await session.http.close()
 
     @property
     def _open_session(self) -> Session:
         session = self._session
-        if session is None or session.closed:
+        if session is None:
             raise ClientClosedError(
                 "the client is not open: use 'async with QualtricsClient(...) as client:' "
                 "(or await client.open() and client.aclose())"
@@ -190,7 +195,7 @@ class QualtricsClient:
         return "oauth" if self._credentials.is_oauth else "api_token"
 
     def __repr__(self) -> str:
-        state = "open" if self._session and not self._session.closed else "closed"
+        state = "open" if self._session else "closed"
         return f"QualtricsClient(base_url={self.base_url!r}, auth={self.auth_kind!r}, {state})"
 
     # -- verbs --------------------------------------------------------------------------------

@@ -108,8 +108,12 @@ class Endpoint:
         object.__setattr__(self, "api_root", self.origin.with_path(API_PREFIX))
 
     def same_origin(self, url: URL) -> bool:
-        """Whether ``url`` has this endpoint's scheme, host and port."""
-        return url.is_absolute() and url.origin() == self.origin.origin()
+        """Whether ``url`` has this endpoint's scheme, host and port (``:443`` spelled out or not)."""
+        return url.is_absolute() and _origin_key(url) == _origin_key(self.origin)
+
+
+def _origin_key(url: URL) -> tuple[str, str, int | None]:
+    return url.scheme.lower(), (url.host or "").lower().rstrip("."), url.port
 
 
 def is_loopback(host: str | None) -> bool:
@@ -188,7 +192,9 @@ def _parse_base_url(raw: str) -> URL:
         )
     if url.query_string or url.fragment:
         raise ConfigurationError(f"base_url {raw!r} must not have a query string or fragment")
-    return url.origin()
+    default_port = {"http": 80, "https": 443}[url.scheme]
+    port = url.port if url.port != default_port else None
+    return URL.build(scheme=url.scheme, host=url.host.lower().rstrip("."), port=port)
 
 
 @dataclass(frozen=True, slots=True)

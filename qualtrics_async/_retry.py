@@ -9,6 +9,7 @@ to repeat such as starting an export), since a POST may already have taken effec
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -16,8 +17,13 @@ from qualtrics_async._config import RetryPolicy
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
-RETRY_SAFE_ROUTES = frozenset({"POST /surveys/{surveyId}/export-responses"})
+RETRY_SAFE_ROUTES = ("POST /surveys/{surveyId}/export-responses",)
 """POST routes that are safe to repeat: a duplicate export job is harmless (it costs quota only)."""
+
+_RETRY_SAFE = tuple(
+    (route.split(" ", 1)[0], re.compile("^" + re.sub(r"\\{\w+\\}", "[^/]+", re.escape(route.split(" ", 1)[1])) + "/?$"))
+    for route in RETRY_SAFE_ROUTES
+)
 
 RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
 
@@ -45,7 +51,7 @@ class Decision:
 class RetryBudget:
     """A client-wide token bucket of retries (botocore's retry quota).
 
-    Each retry spends units; each first-try success refunds one. When the budget is
+    Each retry spends units; each successful call refunds one. When the budget is
     empty, failures are raised at once instead of multiplying the load on a failing server.
     """
 
@@ -72,9 +78,12 @@ class RetryBudget:
             self._level = min(self._capacity, self._level + units)
 
 
-def is_idempotent(method: str, route_key: str | None) -> bool:
-    """Whether repeating the request cannot change the outcome."""
-    return method.upper() in IDEMPOTENT_METHODS or (route_key is not None and route_key in RETRY_SAFE_ROUTES)
+def is_idempotent(method: str, path: str) -> bool:
+    """Whether repeating ``method path`` (an API path, ids filled in) cannot change the outcome."""
+    method = method.upper()
+    if method in IDEMPOTENT_METHODS:
+        return True
+    return any(method == safe_method and pattern.match(path) for safe_method, pattern in _RETRY_SAFE)
 
 
 def backoff(policy: RetryPolicy, retry_number: int, *, throttled: bool, rng: random.Random) -> float:
@@ -99,8 +108,8 @@ def decide(
         return Decision(False, reason=f"gave up after {attempt} attempts")
     if failure not in (Failure.NOT_SENT, Failure.THROTTLED) and not idempotent:
         return Decision(False, reason="not retried: the request is not idempotent and may have taken effect")
-    if failure is Failure.THROTTLED and retry_after is not None and retry_after > policy.max_retry_after:
-        return Decision(False, reason=f"Retry-After {retry_after:g} s exceeds max_retry_after")
+    if retry_after is not None and retry_after > policy.max_retry_after:
+        return Decision(False, reason=f"Retry-After {retry_after:g} s exceeds RetryPolicy.max_retry_after")
     if not budget.spend(failure):
         return Decision(False, reason="retry budget exhausted (the server keeps failing)")
     if retry_after is not None:

@@ -11,6 +11,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ import msgspec
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from qualtrics_async._auth import Auth
+from qualtrics_async._auth import Auth, TokenUnavailable
 from qualtrics_async._config import API_PREFIX, Endpoint, RetryPolicy, Timeouts
 from qualtrics_async._decoding import Envelope, Meta, json_encoder
 from qualtrics_async._logging import logger, warn_once
@@ -42,6 +43,7 @@ from qualtrics_async.errors import (
     ClientClosedError,
     ConfigurationError,
     QualtricsError,
+    RateLimitError,
     ResponseDecodeError,
     ServerError,
     TLSError,
@@ -52,6 +54,7 @@ T = TypeVar("T")
 QueryParams = Mapping[str, str | int | float | bool]
 _ERROR_BODY_LIMIT = 64 * 1024
 _TARGET_CACHE_SIZE = 2048
+_CLOSED = "qualtrics_async: client closed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,7 @@ class Session:
         limiter: RateLimiter | None,
         retry: RetryPolicy,
         timeouts: Timeouts,
+        pool_size: int = 100,
         rng: random.Random | None = None,
     ) -> None:
         self.http = http
@@ -106,6 +110,10 @@ class Session:
         self._attempt_timeout = self._make_timeout(timeouts.attempt)
         self._api_root = str(endpoint.api_root)
         self._targets: dict[str, Target] = {}
+        # One slot per connection of the pool: a request holding a slot never waits for a
+        # connection inside its attempt timeout (and is never blamed for the pool's queue).
+        self._slots = asyncio.Semaphore(pool_size)
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.closed = False
 
@@ -200,54 +208,50 @@ class Session:
         attempt_timeout: float | None,
         content_type: str = "application/json",
     ) -> T:
-        """Run the attempt loop; ``on_success`` consumes a 2xx response (read JSON, stream a file)."""
+        """Run the attempt loop; ``on_success`` consumes a 2xx response (read JSON, stream a file).
+
+        The call deadline is enforced without a cancel scope on the hot path (a scope costs
+        more than the rest of the pipeline): each attempt's aiohttp total timeout is cut to
+        the time left, waits for the limiter, a connection slot or a token are bounded, and
+        no backoff sleeps past it.
+        """
         if self.closed or self.http.closed:
             raise ClientClosedError(
                 "the client is closed: use it inside 'async with QualtricsClient(...) as client:'",
                 method=method,
                 path=target.path,
             )
-        route = self.limits.route(method, target.path)
-        safe_to_repeat = is_idempotent(method, route.key) if idempotent is None else idempotent
+        safe_to_repeat = is_idempotent(method, target.path) if idempotent is None else idempotent
         deadline = timeout if timeout is not None else self.timeouts.call
         loop = asyncio.get_running_loop()
         started = loop.time()  # the monotonic clock, like time.monotonic()
         deadline_at = None if deadline is None else started + deadline
         attempt = 0
         refreshed = False
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         try:
-            # The call deadline is enforced without a cancel scope on the hot path (a scope
-            # costs more than the rest of the pipeline): each attempt's aiohttp total timeout
-            # is cut to the time left, limiter waits are bounded, and no backoff sleeps past it.
             while True:
                 attempt += 1
-                if self.limiter is not None:
-                    if deadline_at is None:
-                        await self.limiter.acquire(method, target.path)
-                    else:
-                        async with asyncio.timeout_at(deadline_at):
-                            await self.limiter.acquire(method, target.path)
-                client_timeout, bounded_by_deadline = self._attempt_timeout_for(attempt_timeout, deadline_at, loop)
                 failure: Failure
                 retry_after: float | None = None
                 error: QualtricsError
+                await self._admit(method, target.path, deadline_at, loop)
+                bounded_by_deadline = False
                 try:
-                    name, value = await self.auth.header(self.http)
-                    headers = {name: value}
+                    header = self.auth.cached_header() or await self._fetch_header(deadline_at, loop)
+                    client_timeout, bounded_by_deadline = self._attempt_timeout_for(attempt_timeout, deadline_at, loop)
+                    headers = {header[0]: header[1]}
                     if body is not None:
                         headers["Content-Type"] = content_type
                     async with self.http.request(
-                        method,
-                        target.url,
-                        data=body,
-                        headers=headers,
-                        allow_redirects=False,
-                        timeout=client_timeout,
+                        method, target.url, data=body, headers=headers, allow_redirects=False, timeout=client_timeout
                     ) as resp:
                         status = resp.status
                         if 200 <= status < 300:
                             result = await on_success(
-                                resp, CallInfo(method, target.path, attempt, time.monotonic() - started)
+                                resp, CallInfo(method, target.path, attempt, loop.time() - started)
                             )
                             self.budget.refund()
                             logger.debug("%s %s -> %d (attempt %d)", method, target.path, status, attempt)
@@ -255,32 +259,36 @@ class Session:
                         raw = await _read_capped(resp, _ERROR_BODY_LIMIT)
                         reason, resp_headers = resp.reason or "", resp.headers
                     logger.debug("%s %s -> %d (attempt %d)", method, target.path, status, attempt)
+                except TokenUnavailable as unavailable:  # the API request itself was never sent
+                    failure, error = Failure.NOT_SENT, unavailable.error
+                    if isinstance(error, RateLimitError):
+                        retry_after = error.retry_after
                 except _BadBody as bad:
                     if not bad.retryable:
                         raise bad.error from None
                     failure, error = Failure.BAD_BODY, bad.error
                 except aiohttp.ClientError as exc:  # before TimeoutError: aiohttp's timeouts subclass it
                     failure, error = self._classify_exception(exc, method, target.path)
-                except TimeoutError:  # aiohttp's total timeout for the attempt
-                    if bounded_by_deadline:
+                except TimeoutError:  # aiohttp's total for the attempt, or the deadline while minting a token
+                    if bounded_by_deadline or (deadline_at is not None and loop.time() >= deadline_at):
                         raise  # reported as the call deadline below
                     failure = Failure.TIMEOUT
                     error = APITimeoutError(
-                        f"no complete answer within the attempt timeout of {attempt_timeout:g} s (Timeouts.attempt)",
+                        f"no complete answer within the attempt timeout of {attempt_timeout} s (Timeouts.attempt)",
                         method=method,
                         path=target.path,
                     )
-                except ServerError as exc:  # the OAuth token endpoint, or a 5xx in meta.httpStatus
+                except ServerError as exc:  # a 5xx in meta.httpStatus
                     failure, error = Failure.SERVER, exc
                 else:
                     # An error status; the connection is already released (the `async with` closed).
                     if status == 401 and self.auth.can_refresh and not refreshed:
                         refreshed = True
-                        self.auth.invalidate(value)
+                        self.auth.invalidate(header[1])
                         attempt -= 1  # the refresh retry is free: the request was rejected, not processed
                         continue
                     retry_after = parse_retry_after(resp_headers.get("Retry-After"), now=time.time())
-                    call = CallInfo(method, target.path, attempt, time.monotonic() - started)
+                    call = CallInfo(method, target.path, attempt, loop.time() - started)
                     error = status_error(status, reason, raw, resp_headers, call, retry_after=retry_after)
                     if status == 429:
                         failure = Failure.THROTTLED
@@ -291,6 +299,8 @@ class Session:
                         failure = Failure.SERVER
                     else:
                         raise error
+                finally:
+                    self._slots.release()
                 decision = decide(
                     failure,
                     idempotent=safe_to_repeat,
@@ -305,7 +315,7 @@ class Session:
                         False, reason=f"the call's deadline of {deadline:g} s comes before the next try"
                     )
                 if not decision.retry:
-                    raise self._final(error, attempt, started, decision)
+                    raise self._final(error, attempt, loop.time() - started, decision)
                 self._log_retry(method, target.path, attempt, decision, error)
                 await anyio.sleep(decision.delay)
         except TimeoutError:
@@ -314,20 +324,59 @@ class Session:
                 method=method,
                 path=target.path,
                 attempts=attempt,
-                elapsed=time.monotonic() - started,
+                elapsed=loop.time() - started,
             ) from None
-        except (aiohttp.ClientError, RuntimeError) as exc:
-            # The session was closed under an in-flight request.
-            if self.closed or self.http.closed:
+        except asyncio.CancelledError as exc:
+            if self.closed and exc.args == (_CLOSED,) and task is not None and task.uncancel() == 0:
                 raise ClientClosedError(
-                    "the client was closed while this request was in flight",
-                    method=method,
-                    path=target.path,
-                    attempts=attempt,
+                    "the client was closed while this call was waiting", method=method, path=target.path
                 ) from None
-            if isinstance(exc, aiohttp.ClientError):  # pragma: no cover - classified above
-                raise APIConnectionError(redact(str(exc)), method=method, path=target.path) from None
             raise
+        except RuntimeError:
+            if self.closed or self.http.closed:  # aiohttp: "Session is closed"
+                raise ClientClosedError(
+                    "the client was closed while this request was in flight", method=method, path=target.path
+                ) from None
+            raise
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _admit(self, method: str, path: str, deadline_at: float | None, loop: asyncio.AbstractEventLoop) -> None:
+        """Take a rate-limit grant and a connection slot; on return the caller holds a slot.
+
+        The grant comes first, so waiting for a slow endpoint's turn never holds a connection
+        that a fast endpoint could use. If every connection is busy, the wait for a slot
+        makes the grant stale (the request would go out later than its slot, bunched with
+        others), so a fresh grant is taken while holding the slot.
+        """
+        if self.limiter is None and not self._slots.locked():
+            await self._slots.acquire()  # free: returns without suspending
+            return
+        async with asyncio.timeout_at(deadline_at) if deadline_at is not None else nullcontext():
+            if self.limiter is not None:
+                await self.limiter.acquire(method, path)
+            waited_from = loop.time()
+            await self._slots.acquire()
+            try:
+                if self.limiter is not None and loop.time() - waited_from > self.limiter.grant_ttl:
+                    await self.limiter.acquire(method, path)
+            except BaseException:
+                self._slots.release()
+                raise
+
+    async def _fetch_header(self, deadline_at: float | None, loop: asyncio.AbstractEventLoop) -> tuple[str, str]:
+        """The auth header when a token must be minted first, within the call deadline."""
+        if deadline_at is None:
+            return await self.auth.header(self.http)
+        async with asyncio.timeout_at(deadline_at):
+            return await self.auth.header(self.http)
+
+    async def aclose(self) -> None:
+        """Close the session: calls in flight or waiting raise ClientClosedError promptly."""
+        self.closed = True
+        for task in list(self._tasks):
+            task.cancel(_CLOSED)
 
     def _attempt_timeout_for(
         self, attempt_timeout: float | None, deadline_at: float | None, loop: asyncio.AbstractEventLoop
@@ -391,9 +440,9 @@ class Session:
         )
 
     @staticmethod
-    def _final(error: QualtricsError, attempt: int, started: float, decision: Decision) -> QualtricsError:
+    def _final(error: QualtricsError, attempt: int, elapsed: float, decision: Decision) -> QualtricsError:
         error.attempts = attempt
-        error.elapsed = time.monotonic() - started
+        error.elapsed = elapsed
         if decision.reason and not decision.reason.startswith("gave up"):  # __str__ shows attempts
             error.message = f"{error.message}; {decision.reason}"
         return error
@@ -405,7 +454,7 @@ class Session:
             path,
             decision.delay,
             attempt,
-            error.message if isinstance(error, QualtricsError) else error,
+            error.message,
         )
 
     # -- decoding ----------------------------------------------------------------------------
@@ -431,7 +480,7 @@ class Session:
         meta = envelope.meta
         if meta is not None and meta.notice:
             host = self.endpoint.origin.host or ""
-            warn_once(f"notice:{host}:{meta.notice}", "Qualtrics notice for %s: %s", host, meta.notice)
+            warn_once(f"notice:{host}", "Qualtrics notice for %s: %s", host, meta.notice)
         if meta is not None and meta.httpStatus is not None and not meta.httpStatus.startswith("2"):
             meta_status = status_code_of(meta)
             if meta_status is not None and not 200 <= meta_status < 300:

@@ -28,7 +28,9 @@ def create_http_session(
     here would cut long downloads short, and ``sock_read`` alone does not stop a server
     that drips one byte at a time).
     """
-    connector = aiohttp.TCPConnector(limit=pool_size, ttl_dns_cache=300, ssl=ssl_context or default_ssl_context())
+    # Two connections above the pipeline's slots: the OAuth token request goes out while
+    # its caller holds a slot.
+    connector = aiohttp.TCPConnector(limit=pool_size + 2, ttl_dns_cache=300, ssl=ssl_context or default_ssl_context())
     timeout = aiohttp.ClientTimeout(
         total=None, connect=None, sock_connect=timeouts.connect, sock_read=timeouts.sock_read
     )

@@ -21,8 +21,8 @@ Every error raised by the client derives from :class:`QualtricsError`::
     │   └── UnexpectedRedirectError   3xx that the client refused to follow
     ├── ResponseDecodeError           the body is not the JSON envelope it should be
     │   └── ResponseValidationError   JSON, but of the wrong shape for the typed model
-    └── PaginationError               a ``nextPage`` that repeats
-        └── UnsafeURLError            a URL on another origin (would leak the token)
+    ├── PaginationError               a ``nextPage`` that repeats
+    └── UnsafeURLError                a URL on another origin (would leak the token)
 
 Errors carry the HTTP method and API path, the Qualtrics ``requestId`` when there is
 one, the number of attempts and the elapsed time. They never carry credentials.
@@ -242,8 +242,9 @@ class PaginationError(QualtricsError):
     """Pagination cannot continue safely (for example ``nextPage`` repeats)."""
 
 
-class UnsafeURLError(PaginationError):
-    """A URL (``nextPage``, a redirect) points to another origin; following it would leak the token."""
+class UnsafeURLError(QualtricsError):
+    """A URL (a ``nextPage``, or an absolute URL passed to ``request``) points to another
+    origin or outside ``/API/v3``; sending the token there would leak it."""
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

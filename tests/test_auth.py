@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import anyio
 import pytest
 
-from qualtrics_async import QualtricsClient
-from qualtrics_async.errors import AuthenticationError
+from qualtrics_async import QualtricsClient, Timeouts
+from qualtrics_async.errors import APITimeoutError, AuthenticationError, ServerError
 from qualtrics_async.testing import QualtricsEmulator
 from tests.conftest import make_client
 
@@ -93,3 +95,41 @@ async def test_C2_oauth_sends_requested_scopes(emulator: QualtricsEmulator) -> N
     async with _oauth(emulator, scopes=["read:surveys", "read:users"]) as client:
         me = await client.whoami()
     assert me.user_id
+
+
+async def test_C2_token_minting_respects_the_call_deadline(emulator: QualtricsEmulator) -> None:
+    emulator.inject("POST", "/oauth2/token", delay=3.0)
+    async with _oauth(emulator, timeouts=Timeouts(attempt=10.0, call=0.5)) as client:
+        started = time.monotonic()
+        with pytest.raises(APITimeoutError, match="deadline"):
+            await client.whoami()
+    assert time.monotonic() - started < 1.5
+
+
+async def test_C2_token_endpoint_5xx_is_retried_even_for_a_post(emulator: QualtricsEmulator) -> None:
+    # The POST itself was never sent while the token was missing, so retrying it is safe.
+    emulator.inject("POST", "/oauth2/token", status=503, times=2)
+    emulator.inject("POST", "/directories/*/contacts", body=b'{"result": {"id": "CID_1"}, "meta": {"requestId": "r"}}')
+    async with _oauth(emulator) as client:
+        created = await client.request(
+            "POST", f"/directories/{emulator.data.default_directory_id}/contacts", json={"firstName": "A"}
+        )
+    assert created == {"id": "CID_1"}
+    assert emulator.stats.by_route["POST /directories/{directoryId}/contacts"] == 1
+    assert emulator.stats.tokens_issued == 1
+
+
+async def test_C2_token_endpoint_429_is_a_rate_limit_retried(emulator: QualtricsEmulator) -> None:
+    emulator.inject("POST", "/oauth2/token", status=429, retry_after="0", times=1)
+    async with _oauth(emulator) as client:
+        assert (await client.whoami()).user_id
+    assert emulator.stats.tokens_issued == 1
+
+
+async def test_C2_token_endpoint_failing_for_good_gives_a_clear_error(emulator: QualtricsEmulator) -> None:
+    emulator.inject("POST", "/oauth2/token", status=503, times=100)
+    async with _oauth(emulator) as client:
+        with pytest.raises(ServerError, match="OAuth token endpoint") as info:
+            await client.whoami()
+    assert info.value.attempts == 4
+    assert emulator.stats.by_route.get("GET /whoami", 0) == 0  # the API call itself never went out

@@ -15,9 +15,9 @@ import anyio
 import pytest
 from aiohttp import web
 
-from qualtrics_async import QualtricsClient, RetryPolicy
+from qualtrics_async import QualtricsClient, RateLimits, RetryPolicy, Timeouts
 from qualtrics_async._transport import default_ssl_context
-from qualtrics_async.errors import TLSError
+from qualtrics_async.errors import ClientClosedError, TLSError
 from qualtrics_async.testing import QualtricsEmulator
 from tests.conftest import FAST_TIMEOUTS, TOKEN, make_client
 
@@ -166,3 +166,60 @@ def test_emulator_runs_from_the_command_line() -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+async def test_H3_close_wakes_calls_waiting_in_backoff_and_in_the_limiter_queue(emulator: QualtricsEmulator) -> None:
+    emulator.inject("GET", "/whoami", status=429, retry_after="10")
+    slow = RateLimits(brand_per_minute=2, include_defaults=False)  # the 2nd call waits ~30 s for its turn
+    client = make_client(emulator, rate_limits=slow)
+    outcomes: list[BaseException] = []
+
+    async def call() -> None:
+        try:
+            await client.whoami()
+        except ClientClosedError as exc:
+            outcomes.append(exc)
+
+    async with client:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(call)  # gets the 429 and backs off for 10 s
+            tg.start_soon(call)  # queues behind the brand limit
+            await anyio.sleep(0.3)
+            started = time.monotonic()
+            await client.aclose()
+        assert time.monotonic() - started < 1.0
+    assert len(outcomes) == 2
+    assert all("closed" in str(exc) for exc in outcomes)
+
+
+async def test_H3_a_closed_client_can_be_opened_again(emulator: QualtricsEmulator) -> None:
+    client = make_client(emulator)
+    async with client:
+        await client.whoami()
+    with pytest.raises(ClientClosedError):
+        await client.whoami()
+    async with client:
+        assert (await client.whoami()).user_id
+
+
+async def test_pool_wait_is_outside_the_attempt_timeout_and_never_blamed_on_a_post(emulator: QualtricsEmulator) -> None:
+    # One connection, busy for 1.2 s with three slow GETs; the POST queued behind them waits
+    # longer than its 0.5 s attempt limit, which only starts once it has the connection.
+    emulator.inject("GET", "/whoami", delay=0.4, times=3)
+    emulator.inject("POST", "/directories/*/contacts", body=b'{"result": {"id": "CID_9"}, "meta": {"requestId": "r"}}')
+    timeouts = Timeouts(attempt=0.5, call=10.0)
+    async with make_client(emulator, pool_size=1, timeouts=timeouts) as client:
+        results: list[object] = []
+
+        async def post() -> None:
+            await anyio.sleep(0.05)
+            path = f"/directories/{emulator.data.default_directory_id}/contacts"
+            results.append(await client.request("POST", path, json={"firstName": "B"}))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(client.whoami)
+            tg.start_soon(post)
+    assert results == [{"id": "CID_9"}]
+    assert emulator.stats.by_route["POST /directories/{directoryId}/contacts"] == 1
+    assert emulator.stats.by_route["GET /whoami"] == 3  # none timed out in the queue

@@ -102,3 +102,19 @@ async def test_H3_request_before_open_raises_client_closed() -> None:
     client = QualtricsClient(TOKEN, datacenter="iad1", env={})
     with pytest.raises(ClientClosedError, match="async with"):
         await client.request("GET", "/whoami")
+
+
+def test_I4_explicit_default_port_is_the_same_origin() -> None:
+    from yarl import URL
+
+    from qualtrics_async._config import resolve_endpoint
+
+    explicit = resolve_endpoint("https://IAD1.qualtrics.com:443/API/v3", None, {})
+    implicit = resolve_endpoint(None, "iad1", {})
+    assert str(explicit.origin) == str(implicit.origin) == "https://iad1.qualtrics.com"
+    for endpoint in (explicit, implicit):
+        assert endpoint.same_origin(URL("https://iad1.qualtrics.com/API/v3/surveys?offset=100"))
+        assert endpoint.same_origin(URL("https://iad1.qualtrics.com:443/API/v3/surveys?offset=100"))
+        assert not endpoint.same_origin(URL("https://iad1.qualtrics.com:8443/API/v3/surveys"))
+        assert not endpoint.same_origin(URL("http://iad1.qualtrics.com/API/v3/surveys"))
+        assert not endpoint.same_origin(URL("https://sjc1.qualtrics.com/API/v3/surveys"))

@@ -38,12 +38,13 @@ async def test_A1_no_first_window_burst() -> None:
         grants.append(time.monotonic())
 
     async with anyio.create_task_group() as tg:
-        for _ in range(60):
+        for _ in range(150):
             tg.start_soon(one)
-    # 95 % of 100/s: the first 0.5 s admits about 48, never the ~100 an empty bucket would.
+    # 95 % of 100/s: the first 0.5 s admits about 48, never the ~100 an empty bucket would;
+    # no 1 s window holds more than the limit, and the pace stays near 95 % of it.
     first = grants[0]
     assert sum(1 for t in grants if t - first < 0.5) <= 50
-    assert _max_in_window(grants, 1.0) <= 100
+    assert 85 <= _max_in_window(grants, 1.0) <= 100
 
 
 async def test_A5_endpoint_and_brand_keys_are_granted_together() -> None:
@@ -162,3 +163,18 @@ def test_rate_limits_entries_can_be_overridden_removed_and_added() -> None:
         RateLimits(endpoints={"surveys": 5})
     with pytest.raises(ValueError, match="positive"):
         RateLimits(endpoints={EXPORT: 0})
+
+
+async def test_A3_recovery_waits_for_a_whole_window_after_the_last_429() -> None:
+    limiter = LocalRateLimiter(_limits())
+    path = "/surveys/SV_1/export-responses"
+    limiter.throttled("POST", path, retry_after=None)  # halves the rate
+    await asyncio.sleep(0.6)
+    limiter.throttled("POST", path, retry_after=None)  # same window: no second cut, but the clock restarts
+    assert limiter.rate_multiplier("POST", path) == pytest.approx(0.5)
+    await asyncio.sleep(0.5)  # 1.1 s after the first 429, only 0.5 s after the last
+    await limiter.acquire("POST", path)
+    assert limiter.rate_multiplier("POST", path) == pytest.approx(0.5)
+    await asyncio.sleep(0.6)
+    await limiter.acquire("POST", path)
+    assert limiter.rate_multiplier("POST", path) == pytest.approx(0.6)

@@ -37,7 +37,9 @@ async def test_A1_2000_concurrent_requests_draw_zero_429s(mode: str) -> None:
         assert done == 2000
         assert emulator.stats.throttled == 0
         assert emulator.stats.statuses[429] == 0
-        assert emulator.stats.max_in_window(1.0) <= 600
+        # Never above the limit in any window, yet close to it: a pacer wasting a third of
+        # the allowance would fail here.
+        assert 0.85 * 600 <= emulator.stats.max_in_window(1.0) <= 600
 
 
 async def test_A5_lower_endpoint_limit_is_respected_alongside_the_brand() -> None:

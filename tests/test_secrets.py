@@ -79,9 +79,10 @@ async def test_I1_oauth_secret_and_access_token_never_leak(
             async with client:
                 raised = await _exercise(client, emulator)
                 session = client._open_session
-                access = getattr(session.auth, "_token")  # noqa: B009 - the minted token, to look for leaks
-                assert isinstance(access, Secret)
-                access_token = access.reveal()
+                header = session.auth.cached_header()  # the minted token, to look for leaks
+                assert header is not None
+                access_token = header[1].removeprefix("Bearer ")
+                assert len(access_token) > 8
                 assert access_token not in repr(session.auth)
             bad = make_client(emulator, client_id=emulator.client_id, client_secret=SECRET_CLIENT_SECRET + "x")
             async with bad:
@@ -113,3 +114,19 @@ def test_I1_log_filter_masks_a_secret_that_slips_into_a_record() -> None:
     assert RedactingFilter().filter(record)
     assert "leaky-value-123" not in record.getMessage()
     assert "***" in record.getMessage()
+
+
+async def test_I1_malformed_token_answer_never_echoes_the_access_token(
+    emulator: QualtricsEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    leaked = "ACCESS-TOKEN-abcdef123456"
+    body = b'{"access_token": "' + leaked.encode() + b'", "expires_in": "soon"}'
+    emulator.inject("POST", "/oauth2/token", body=body, content_type="application/json", times=10)
+    client = make_client(emulator, client_id=emulator.client_id, client_secret=emulator.client_secret)
+    with caplog.at_level(logging.DEBUG):
+        async with client:
+            with pytest.raises(QualtricsError, match="not a token") as info:
+                await client.whoami()
+    for text in _texts(info.value):
+        assert leaked not in text
+    assert leaked not in caplog.text

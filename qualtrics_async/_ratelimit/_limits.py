@@ -11,9 +11,10 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from qualtrics_async._config import API_PREFIX as _API_PREFIX
 from qualtrics_async._ratelimit._table import BRAND_PER_MINUTE, ENDPOINT_LIMITS
+from qualtrics_async.errors import ConfigurationError
 
-_API_PREFIX = "/API/v3"
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 _KEY_RE = re.compile(r"^([A-Z]+) (/[^\s?#]*)$")
 
@@ -71,9 +72,9 @@ class RateLimits:
         window_seconds: float = 60.0,
     ) -> None:
         if brand_per_minute is not None and brand_per_minute <= 0:
-            raise ValueError(f"brand_per_minute must be positive or None, got {brand_per_minute!r}")
+            raise ConfigurationError(f"brand_per_minute must be positive or None, got {brand_per_minute!r}")
         if window_seconds <= 0:
-            raise ValueError(f"window_seconds must be positive, got {window_seconds!r}")
+            raise ConfigurationError(f"window_seconds must be positive, got {window_seconds!r}")
         rows: dict[str, float] = {}
         if include_defaults:
             for method, template, limit, _conf in ENDPOINT_LIMITS:
@@ -83,7 +84,7 @@ class RateLimits:
             if value is None:
                 rows.pop(key, None)
             elif value <= 0:
-                raise ValueError(f"rate limit for {key!r} must be positive or None, got {value!r}")
+                raise ConfigurationError(f"rate limit for {key!r} must be positive or None, got {value!r}")
             else:
                 rows[key] = float(value)
         self._brand = None if brand_per_minute is None else float(brand_per_minute)
@@ -109,7 +110,7 @@ class RateLimits:
     def _check_key(key: str) -> str:
         match = _KEY_RE.match(key.strip())
         if not match or match.group(1) not in _METHODS:
-            raise ValueError(
+            raise ConfigurationError(
                 f"rate-limit key {key!r} is not of the form 'METHOD /path/{{template}}', "
                 "e.g. 'GET /surveys/{surveyId}/export-responses/{exportProgressId}'"
             )

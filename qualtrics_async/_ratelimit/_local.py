@@ -11,8 +11,9 @@ a request's keys at the same instant, so the sends on every key stay spaced by a
 the key's interval, and any sliding window holds at most the limit.
 
 Waiters queue FIFO per key set; a request for a slow endpoint never blocks one for a
-fast endpoint. A single timer is armed for the earliest waiter (as aiolimiter does), and
-a cancelled waiter takes nothing with it.
+fast endpoint. A single timer is armed for the earliest waiter (as aiolimiter does). A
+waiter cancelled while queued takes nothing with it; one cancelled in the instant between
+its grant and its wake-up has used its slot (as with aiolimiter).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Protocol, runtime_checkable
 
 from qualtrics_async._logging import logger
 from qualtrics_async._ratelimit._limits import RateLimits
+from qualtrics_async.errors import ConfigurationError
 
 BRAND_KEY = "brand"
 
@@ -39,6 +41,11 @@ _RECOVERY_STEP = 0.1
 @runtime_checkable
 class RateLimiter(Protocol):
     """What the request pipeline needs from a limiter (local or shared)."""
+
+    @property
+    def grant_ttl(self) -> float:
+        """Seconds a grant stays good: a request not sent within it (all connections busy)
+        takes a fresh grant, so late sends never bunch up beyond the limit."""
 
     async def acquire(self, method: str, path: str) -> None:
         """Wait until a request ``method path`` may be sent under every limit that applies."""
@@ -92,7 +99,7 @@ class LocalRateLimiter:
 
     def __init__(self, limits: RateLimits, *, utilization: float = DEFAULT_UTILIZATION) -> None:
         if not 0 < utilization <= 1:
-            raise ValueError(f"utilization must be in (0, 1], got {utilization!r}")
+            raise ConfigurationError(f"utilization must be in (0, 1], got {utilization!r}")
         self._limits = limits
         self._utilization = utilization
         self._states: dict[str, _KeyState] = {}
@@ -100,7 +107,16 @@ class LocalRateLimiter:
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._soon: asyncio.Handle | None = None
+        self._grant_ttl = 0.25 * (1.0 - utilization) * limits.window_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def grant_ttl(self) -> float:
+        """A grant older than this is re-taken before sending (see :class:`RateLimiter`).
+
+        It is the smallest key ``slack``: the lateness a window absorbs without exceeding its limit.
+        """
+        return self._grant_ttl
 
     @property
     def limits(self) -> RateLimits:
@@ -127,7 +143,8 @@ class LocalRateLimiter:
             interval = window / (per_minute * self._utilization)
             # Keeps any window at or under the limit: a window then spans at most
             # (window + slack) / interval slots, below the limit for any utilization < 1.
-            slack = min(interval / 2, 0.25 * (1.0 - self._utilization) * window)
+            # Capped at a few intervals so catching up after a stall never sends a burst.
+            slack = min(4 * interval, 0.25 * (1.0 - self._utilization) * window)
             state = _KeyState(interval=interval, slack=slack)
             self._states[key] = state
         return state
@@ -214,9 +231,10 @@ class LocalRateLimiter:
         now = loop.time()
         if retry_after is not None and retry_after > 0:
             state.blocked_until = max(state.blocked_until, now + retry_after)
+        state.last_change = now  # recovery needs whole windows without a 429
         if now - state.last_decrease >= self._limits.window_seconds:
             state.multiplier = max(_MIN_MULTIPLIER, state.multiplier * 0.5)
-            state.last_decrease = state.last_change = now
+            state.last_decrease = now
             logger.warning(
                 "429 from Qualtrics on %s: pacing %r at %.0f%% of its configured rate until clean windows "
                 "restore it (another process may share the brand's budget)",
