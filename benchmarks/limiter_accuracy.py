@@ -51,7 +51,7 @@ from aiolimiter import AsyncLimiter
 
 from benchmarks._common import LOOPBACK, Options, Verdicts, finish, main_entry, median, print_header, table
 from qualtrics_async import QualtricsClient, QualtricsError, RateLimits, build_path
-from qualtrics_async.testing import QualtricsEmulator
+from qualtrics_async.testing import QualtricsEmulator, max_in_window
 
 SURVEY_KEY = "GET /surveys/{surveyId}"
 TOKEN = "benchmark-token"  # a fake credential for a loopback server
@@ -173,16 +173,6 @@ OURS = "ours: QualtricsClient"
 
 
 # --- measuring --------------------------------------------------------------------------------
-
-
-def max_in_window(times: Sequence[float], window: float) -> int:
-    """Most of ``times`` (sorted) within ``window`` seconds of each other (as the emulator counts)."""
-    best = start = 0
-    for end, moment in enumerate(times):
-        while moment - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def rate_ratio(times: Sequence[float], per_window: int, window: float) -> float:

@@ -181,29 +181,37 @@ def decode_failure(
     request_id: str | None = None,
 ) -> ResponseDecodeError:
     """The exception for a 2xx body that is not the expected JSON."""
-    kind = content_type.split(";")[0] or "no content type"
     if isinstance(exc, msgspec.ValidationError):
-        return ResponseValidationError(
+        message = (
             f"HTTP {status} answer has an unexpected shape: {exc}. Qualtrics may have changed the "
-            "response; please report it with the requestId",
-            status=status,
-            body_snippet=snippet(body),
-            method=call.method,
-            path=call.path,
-            request_id=request_id,
-            attempts=call.attempts,
-            elapsed=call.elapsed,
+            "response; please report it with the requestId"
         )
+        return protocol_error(message, status, call, request_id, body, cls=ResponseValidationError)
     if not body:
         what = "an empty body"
     elif "truncated" in str(exc):
         what = f"truncated or invalid JSON ({len(body)} bytes)"
     else:
+        kind = content_type.split(";")[0] or "no content type"
         what = f"a body that is not JSON ({kind}): {snippet(body)!r}"
-    return ResponseDecodeError(
-        f"HTTP {status} answer is {what}; expected the Qualtrics JSON envelope",
+    message = f"HTTP {status} answer is {what}; expected the Qualtrics JSON envelope"
+    return protocol_error(message, status, call, request_id, body)
+
+
+def protocol_error(
+    message: str,
+    status: int,
+    call: CallInfo,
+    request_id: str | None = None,
+    body: bytes | None = None,
+    *,
+    cls: type[ResponseDecodeError] = ResponseDecodeError,
+) -> ResponseDecodeError:
+    """An answer that is not what the Qualtrics protocol promises (bad JSON, no envelope, no result)."""
+    return cls(
+        message,
         status=status,
-        body_snippet=snippet(body),
+        body_snippet=None if body is None else snippet(body),
         method=call.method,
         path=call.path,
         request_id=request_id,
@@ -218,6 +226,7 @@ __all__ = [
     "build_path",
     "decode_error_meta",
     "decode_failure",
+    "protocol_error",
     "parse_retry_after",
     "snippet",
     "status_code_of",

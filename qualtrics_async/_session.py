@@ -34,7 +34,14 @@ from qualtrics_async._retry import (
     decide,
     is_idempotent,
 )
-from qualtrics_async._sansio import CallInfo, decode_failure, parse_retry_after, status_code_of, status_error
+from qualtrics_async._sansio import (
+    CallInfo,
+    decode_failure,
+    parse_retry_after,
+    protocol_error,
+    status_code_of,
+    status_error,
+)
 from qualtrics_async._secret import redact
 from qualtrics_async.errors import (
     APIConnectionError,
@@ -487,28 +494,11 @@ class Session:
                 raise status_error(meta_status, "(in meta.httpStatus)", raw, headers, call, meta=meta)
         if envelope.result is msgspec.UNSET or (envelope.result is None and expect_result):
             if meta is None:
-                raise _BadBody(
-                    ResponseDecodeError(
-                        f"HTTP {status} answer is JSON but not a Qualtrics envelope (no 'result' nor 'meta')",
-                        status=status,
-                        method=call.method,
-                        path=call.path,
-                        attempts=call.attempts,
-                    ),
-                    True,
-                )
+                message = f"HTTP {status} answer is JSON but not a Qualtrics envelope (no 'result' nor 'meta')"
+                raise _BadBody(protocol_error(message, status, call), True)
             if expect_result:
-                raise _BadBody(
-                    ResponseDecodeError(
-                        f"HTTP {status} answer has no 'result' (meta.httpStatus {meta.httpStatus!r})",
-                        status=status,
-                        method=call.method,
-                        path=call.path,
-                        request_id=meta.requestId,
-                        attempts=call.attempts,
-                    ),
-                    False,
-                )
+                message = f"HTTP {status} answer has no 'result' (meta.httpStatus {meta.httpStatus!r})"
+                raise _BadBody(protocol_error(message, status, call, meta.requestId), False)
             return Answer(None, meta, status)
         return Answer(envelope.result, meta, status)
 

@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 from qualtrics_async import LocalRateLimiter, RateLimits
+from qualtrics_async.testing import max_in_window
 
 EXPORT = "POST /surveys/{surveyId}/export-responses"
 
@@ -17,16 +18,6 @@ EXPORT = "POST /surveys/{surveyId}/export-responses"
 def _limits() -> RateLimits:
     # Per 1 s window: brand 100, export start 20 (the same shape as 3000/min and 100/min).
     return RateLimits(brand_per_minute=100, endpoints={EXPORT: 20}, include_defaults=False, window_seconds=1.0)
-
-
-def _max_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 async def test_A1_no_first_window_burst() -> None:
@@ -44,7 +35,7 @@ async def test_A1_no_first_window_burst() -> None:
     # no 1 s window holds more than the limit, and the pace stays near 95 % of it.
     first = grants[0]
     assert sum(1 for t in grants if t - first < 0.5) <= 50
-    assert 85 <= _max_in_window(grants, 1.0) <= 100
+    assert 85 <= max_in_window(grants, 1.0) <= 100
 
 
 async def test_A5_endpoint_and_brand_keys_are_granted_together() -> None:
@@ -75,8 +66,8 @@ async def test_A5_endpoint_and_brand_keys_are_granted_together() -> None:
     everything = sorted(export_grants + other_grants)
     brand_gaps = [b - a for a, b in itertools.pairwise(everything)]
     assert min(brand_gaps) >= brand_interval * 0.5
-    assert _max_in_window(export_grants, 1.0) <= 20
-    assert _max_in_window(everything, 1.0) <= 100
+    assert max_in_window(export_grants, 1.0) <= 20
+    assert max_in_window(everything, 1.0) <= 100
     # The slow endpoint's queue does not hold back the others: they finish first.
     assert max(other_grants) < max(export_grants)
 

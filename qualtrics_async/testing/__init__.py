@@ -16,7 +16,7 @@ use the ``qualtrics_emulator`` fixture (registered automatically, see ``pytest_p
 Run one from a shell with ``python -m qualtrics_async.testing``.
 """
 
-from qualtrics_async.testing._emulator import EmulatorStats, QualtricsEmulator
+from qualtrics_async.testing._emulator import EmulatorStats, QualtricsEmulator, max_in_window
 from qualtrics_async.testing._faults import Fault
 
-__all__ = ["EmulatorStats", "Fault", "QualtricsEmulator"]
+__all__ = ["EmulatorStats", "Fault", "QualtricsEmulator", "max_in_window"]

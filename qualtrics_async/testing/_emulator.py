@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
@@ -136,13 +136,21 @@ class EmulatorStats:
         Compare with a limit: the sliding limiter guarantees at most N admitted requests
         in any window. 429 answers are excluded by default (they were not admitted).
         """
-        times = sorted(t for t, _m, _p, status in self.log.copy() if status not in exclude_statuses)
-        best = start = 0
-        for end, moment in enumerate(times):
-            while moment - times[start] >= window:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
+        return max_in_window((t for t, _m, _p, status in self.log.copy() if status not in exclude_statuses), window)
+
+
+def max_in_window(times: Iterable[float], window: float) -> int:
+    """The most of ``times`` (any order) that lie within ``window`` seconds of each other.
+
+    This is what a strict sliding-window limit of N per ``window`` bounds by N.
+    """
+    ordered = sorted(times)
+    best = start = 0
+    for end, moment in enumerate(ordered):
+        while moment - ordered[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 class _ApiError(Exception):
