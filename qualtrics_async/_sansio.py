@@ -37,7 +37,7 @@ ERROR_CODE_HINTS: dict[str, str] = {
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every call, and frozen __init__ is slower
 class CallInfo:
     """What an error message needs to know about the call (never credentials)."""
 

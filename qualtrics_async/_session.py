@@ -72,7 +72,7 @@ class Target:
     path: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Answer:
     """A decoded 2xx answer."""
 
@@ -475,14 +475,15 @@ class Session:
         expect_result: bool,
         call: CallInfo,
     ) -> Answer:
-        content_type = headers.get("Content-Type", "")
         if status == 204 or (not raw and not expect_result):
             return Answer(None, None, status)
         try:
             envelope = decoder.decode(raw)
         except msgspec.ValidationError as exc:
+            content_type = headers.get("Content-Type", "")
             raise _BadBody(decode_failure(exc, raw, status, content_type, call, _request_id(raw)), False) from None
         except msgspec.DecodeError as exc:
+            content_type = headers.get("Content-Type", "")
             raise _BadBody(decode_failure(exc, raw, status, content_type, call), True) from None
         meta = envelope.meta
         if meta is not None and meta.notice:
