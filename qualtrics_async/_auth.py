@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import aiohttp
@@ -19,6 +20,7 @@ from qualtrics_async.errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     PermissionDeniedError,
     QualtricsError,
     RateLimitError,
@@ -28,6 +30,7 @@ from qualtrics_async.errors import (
 
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a URL path, not a password
 _MAX_REFRESH_MARGIN = 300.0
+_BACKGROUND_RETRY = 5.0  # seconds before a failed background refresh is tried again
 
 
 class Auth(Protocol):
@@ -49,13 +52,33 @@ class Auth(Protocol):
     def invalidate(self, value: str) -> None:
         """Drop the credential ``value`` after a 401 so the next attempt gets a fresh one."""
 
+    def close(self) -> None:
+        """Stop any token request in flight (the client is closing)."""
+
 
 class TokenUnavailable(Exception):
-    """The OAuth token endpoint failed transiently; the API request itself was never sent."""
+    """The OAuth token endpoint failed transiently; the API request itself was never sent.
 
-    def __init__(self, error: QualtricsError) -> None:
-        super().__init__(str(error))
-        self.error = error
+    One token request serves many callers, so each caller gets its own copy of the error
+    (``error`` builds a new one on each access): callers annotate theirs with attempt counts.
+    """
+
+    def __init__(self, make_error: Callable[[], QualtricsError]) -> None:
+        self._make_error = make_error
+        super().__init__(str(make_error()))
+
+    @property
+    def error(self) -> QualtricsError:
+        return self._make_error()
+
+
+class _MintFailed(Exception):
+    """How the shared token request failed; turned into one fresh error per waiting caller."""
+
+    def __init__(self, make_error: Callable[[], QualtricsError], *, retryable: bool = True) -> None:
+        super().__init__()
+        self.make_error = make_error
+        self.retryable = retryable
 
 
 class TokenAuth:
@@ -73,6 +96,9 @@ class TokenAuth:
         return self._header
 
     def invalidate(self, value: str) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
     def __repr__(self) -> str:
@@ -95,8 +121,11 @@ class OAuthClientCredentials:
     """OAuth 2.0 client credentials: ``POST {host}/oauth2/token`` with HTTP Basic auth.
 
     The access token is cached and refreshed shortly before it expires (10 % of its
-    lifetime, at most 5 minutes early). However many tasks need a token at once, only one
-    request mints it (single flight); the others wait for that one.
+    lifetime, at most 5 minutes early). One request mints it however many tasks need it
+    (single flight), and that request does not belong to any caller: a caller whose
+    deadline passes stops waiting, the token request goes on for the others. While the old
+    token is still valid, the refresh runs in the background and calls keep using it; a
+    failed background refresh is retried a few seconds later, never blocking a call.
     """
 
     can_refresh = True
@@ -112,7 +141,8 @@ class OAuthClientCredentials:
         self._scopes = credentials.scopes
         self._header: tuple[str, str] | None = None
         self._refresh_at = 0.0
-        self._lock = asyncio.Lock()
+        self._expires_at = 0.0
+        self._minting: asyncio.Task[tuple[str, str]] | None = None
         self._timeout = timeout
         self.tokens_minted = 0
 
@@ -125,19 +155,51 @@ class OAuthClientCredentials:
         return None
 
     async def header(self, http: aiohttp.ClientSession) -> tuple[str, str]:
-        header = self.cached_header()
-        if header is None:
-            async with self._lock:
-                header = self.cached_header()
-                if header is None:
-                    header = await self._mint(http)
-        return header
+        now = time.monotonic()
+        if self._header is not None and now < self._refresh_at:
+            return self._header
+        minting = self._minting
+        if minting is None:
+            minting = self._minting = asyncio.get_running_loop().create_task(self._mint(http))
+            minting.add_done_callback(self._minted)
+        if self._header is not None and now < self._expires_at:
+            return self._header  # still valid: the refresh goes on in the background
+        try:
+            return await asyncio.shield(minting)
+        except _MintFailed as failed:  # each caller gets its own exception object
+            if failed.retryable:
+                raise TokenUnavailable(failed.make_error) from None
+            raise failed.make_error() from None
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if minting.cancelled() and caller is not None and caller.cancelling() == 0:
+                raise ClientClosedError(
+                    "the client was closed while an OAuth token was being requested", method="POST", path=TOKEN_PATH
+                ) from None
+            raise
+
+    def _minted(self, task: asyncio.Task[tuple[str, str]]) -> None:
+        if self._minting is task:
+            self._minting = None
+        if task.cancelled():
+            return
+        failed = task.exception()  # retrieved here, so a refresh nobody awaited never warns
+        if failed is not None and self._header is not None:
+            now = time.monotonic()
+            if now < self._expires_at:
+                self._refresh_at = min(self._expires_at, now + _BACKGROUND_RETRY)
+                reason = failed.make_error() if isinstance(failed, _MintFailed) else failed
+                logger.warning("refreshing the OAuth token failed (%s); the current one stays in use", reason)
 
     def invalidate(self, value: str) -> None:
         # Only the task holding the current token clears it; tasks that failed with an
         # older token find a fresh one already minted.
         if self._header is not None and value == self._header[1]:
             self._header = None
+
+    def close(self) -> None:
+        if self._minting is not None:
+            self._minting.cancel()
 
     async def _mint(self, http: aiohttp.ClientSession) -> tuple[str, str]:
         form = {"grant_type": "client_credentials"}
@@ -156,21 +218,11 @@ class OAuthClientCredentials:
                 status = resp.status
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), now=time.time())
         except aiohttp.ClientError as exc:
-            raise TokenUnavailable(
-                APIConnectionError(
-                    f"the OAuth token endpoint could not be reached ({redact(f'{type(exc).__name__}: {exc}')})",
-                    method="POST",
-                    path=TOKEN_PATH,
-                )
-            ) from None
+            reached = f"the OAuth token endpoint could not be reached ({redact(f'{type(exc).__name__}: {exc}')})"
+            raise _MintFailed(lambda: APIConnectionError(reached, method="POST", path=TOKEN_PATH)) from None
         except TimeoutError:
-            raise TokenUnavailable(
-                APITimeoutError(
-                    "the OAuth token endpoint did not answer within the attempt timeout (Timeouts.attempt)",
-                    method="POST",
-                    path=TOKEN_PATH,
-                )
-            ) from None
+            late = "the OAuth token endpoint did not answer within the attempt timeout (Timeouts.attempt)"
+            raise _MintFailed(lambda: APITimeoutError(late, method="POST", path=TOKEN_PATH)) from None
         if status != 200:
             raise self._error(status, body, retry_after)
         try:
@@ -179,22 +231,20 @@ class OAuthClientCredentials:
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
             # Never echo this body: it may well hold the access token.
             what = str(exc) if isinstance(exc, msgspec.ValidationError) else f"not JSON ({len(body)} bytes)"
-            raise TokenUnavailable(
-                ResponseDecodeError(
-                    f"the OAuth token endpoint answered 200 with a body that is not a token: {what}",
-                    status=status,
-                    method="POST",
-                    path=TOKEN_PATH,
-                )
+            message = f"the OAuth token endpoint answered 200 with a body that is not a token: {what}"
+            raise _MintFailed(
+                lambda: ResponseDecodeError(message, status=status, method="POST", path=TOKEN_PATH)
             ) from None
         token = Secret(answer.access_token)  # registers it with the log filter
         self._header = ("Authorization", f"Bearer {token.reveal()}")
-        self._refresh_at = time.monotonic() + lifetime - min(_MAX_REFRESH_MARGIN, lifetime * 0.1)
+        now = time.monotonic()
+        self._expires_at = now + lifetime
+        self._refresh_at = now + lifetime - min(_MAX_REFRESH_MARGIN, lifetime * 0.1)
         self.tokens_minted += 1
         logger.debug("minted an OAuth access token valid for %.0f s", lifetime)
         return self._header
 
-    def _error(self, status: int, body: bytes, retry_after: float | None) -> Exception:
+    def _error(self, status: int, body: bytes, retry_after: float | None) -> _MintFailed:
         try:
             err = msgspec.json.decode(body, type=_OAuthError)
             detail = f"{err.error or 'error'}: {err.error_description or ''}".rstrip(": ")
@@ -203,21 +253,16 @@ class OAuthClientCredentials:
         where: dict[str, Any] = {"status": status, "method": "POST", "path": TOKEN_PATH}
         if status in (400, 401):
             refused = AuthenticationError if status == 401 else BadRequestError
-            return refused(
+            message = (
                 f"OAuth token request refused (HTTP {status}, {detail}): check the client id and secret "
-                "(Account Settings > Qualtrics IDs > OAuth Client Manager) and the requested scopes",
-                **where,
+                "(Account Settings > Qualtrics IDs > OAuth Client Manager) and the requested scopes"
             )
+            return _MintFailed(lambda: refused(message, **where), retryable=False)
         if status == 403:
-            return PermissionDeniedError(
-                f"OAuth token request forbidden (HTTP 403, {detail}): the client may lack the requested scopes",
-                **where,
-            )
+            message = f"OAuth token request forbidden (HTTP 403, {detail}): the client may lack the requested scopes"
+            return _MintFailed(lambda: PermissionDeniedError(message, **where), retryable=False)
         if status == 429:
-            return TokenUnavailable(
-                RateLimitError(
-                    f"the OAuth token endpoint is rate limiting (HTTP 429, {detail})", retry_after=retry_after, **where
-                )
-            )
-        error = ServerError(f"the OAuth token endpoint failed (HTTP {status}, {detail})", **where)
-        return TokenUnavailable(error) if status >= 500 else error
+            message = f"the OAuth token endpoint is rate limiting (HTTP 429, {detail})"
+            return _MintFailed(lambda: RateLimitError(message, retry_after=retry_after, **where))
+        message = f"the OAuth token endpoint failed (HTTP {status}, {detail})"
+        return _MintFailed(lambda: ServerError(message, **where), retryable=status >= 500)

@@ -138,9 +138,10 @@ class QualtricsClient:
         else:
             assert self._credentials.api_token is not None
             auth = TokenAuth(self._credentials.api_token)
+        if self._limiter is None and not self._rate_limits.is_unlimited:
+            # Built once and kept across close/open, so a Retry-After pause or a slowed pace survives.
+            self._limiter = LocalRateLimiter(self._rate_limits, utilization=self._utilization)
         limiter = self._limiter
-        if limiter is None and not self._rate_limits.is_unlimited:
-            limiter = LocalRateLimiter(self._rate_limits, utilization=self._utilization)
         self._session = Session(
             pool_size=self._pool_size,
             http=http,
@@ -186,8 +187,8 @@ class QualtricsClient:
 
     @property
     def limiter(self) -> RateLimiter | None:
-        """The limiter in use (``None`` before the client is opened, unless one was passed)."""
-        return self._session.limiter if self._session else self._limiter
+        """The limiter in use (``None`` before the client is first opened, unless one was passed)."""
+        return self._limiter
 
     @property
     def auth_kind(self) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import nullcontext
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -120,7 +120,8 @@ class Session:
         # One slot per connection of the pool: a request holding a slot never waits for a
         # connection inside its attempt timeout (and is never blamed for the pool's queue).
         self._slots = asyncio.Semaphore(pool_size)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._waiting: set[asyncio.Task[Any]] = set()  # suspended in a wait aclose() may interrupt
+        self._close_cancelled: set[asyncio.Task[Any]] = set()
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.closed = False
 
@@ -236,18 +237,20 @@ class Session:
         attempt = 0
         refreshed = False
         task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
         try:
             while True:
-                attempt += 1
                 failure: Failure
                 retry_after: float | None = None
                 error: QualtricsError
-                await self._admit(method, target.path, deadline_at, loop)
+                with self._interruptible(task):
+                    await self._admit(method, target.path, deadline_at, loop)
+                attempt += 1  # counted once admitted: a deadline reached while queueing sent nothing
                 bounded_by_deadline = False
                 try:
-                    header = self.auth.cached_header() or await self._fetch_header(deadline_at, loop)
+                    header = self.auth.cached_header()
+                    if header is None:
+                        with self._interruptible(task):
+                            header = await self._fetch_header(deadline_at, loop)
                     client_timeout, bounded_by_deadline = self._attempt_timeout_for(attempt_timeout, deadline_at, loop)
                     headers = {header[0]: header[1]}
                     if body is not None:
@@ -324,7 +327,8 @@ class Session:
                 if not decision.retry:
                     raise self._final(error, attempt, loop.time() - started, decision)
                 self._log_retry(method, target.path, attempt, decision, error)
-                await anyio.sleep(decision.delay)
+                with self._interruptible(task):
+                    await anyio.sleep(decision.delay)
         except TimeoutError:
             raise APITimeoutError(
                 f"the call did not finish within its deadline of {deadline:g} s (Timeouts.call or timeout=)",
@@ -333,11 +337,15 @@ class Session:
                 attempts=attempt,
                 elapsed=loop.time() - started,
             ) from None
-        except asyncio.CancelledError as exc:
-            if self.closed and exc.args == (_CLOSED,) and task is not None and task.uncancel() == 0:
-                raise ClientClosedError(
-                    "the client was closed while this call was waiting", method=method, path=target.path
-                ) from None
+        except asyncio.CancelledError:
+            # Undo exactly the one cancellation aclose() asked for, whatever cancellation was
+            # delivered first; any other pending cancellation still propagates.
+            if task is not None and task in self._close_cancelled:
+                self._close_cancelled.discard(task)
+                if task.uncancel() == 0:
+                    raise ClientClosedError(
+                        "the client was closed while this call was waiting", method=method, path=target.path
+                    ) from None
             raise
         except RuntimeError:
             if self.closed or self.http.closed:  # aiohttp: "Session is closed"
@@ -345,17 +353,15 @@ class Session:
                     "the client was closed while this request was in flight", method=method, path=target.path
                 ) from None
             raise
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
 
     async def _admit(self, method: str, path: str, deadline_at: float | None, loop: asyncio.AbstractEventLoop) -> None:
-        """Take a rate-limit grant and a connection slot; on return the caller holds a slot.
+        """Take a rate-limit grant, then a connection slot; on return the caller holds a slot.
 
         The grant comes first, so waiting for a slow endpoint's turn never holds a connection
-        that a fast endpoint could use. If every connection is busy, the wait for a slot
-        makes the grant stale (the request would go out later than its slot, bunched with
-        others), so a fresh grant is taken while holding the slot.
+        that a fast endpoint could use. When every connection is busy, the pool rather than
+        the limiter sets the pace: sends then follow response completions, which stay within
+        the limits unless response times vary by more than the limiter's headroom (3 s of a
+        60 s window at the default utilization); a 429 then slows the pacer down.
         """
         if self.limiter is None and not self._slots.locked():
             await self._slots.acquire()  # free: returns without suspending
@@ -363,14 +369,7 @@ class Session:
         async with asyncio.timeout_at(deadline_at) if deadline_at is not None else nullcontext():
             if self.limiter is not None:
                 await self.limiter.acquire(method, path)
-            waited_from = loop.time()
             await self._slots.acquire()
-            try:
-                if self.limiter is not None and loop.time() - waited_from > self.limiter.grant_ttl:
-                    await self.limiter.acquire(method, path)
-            except BaseException:
-                self._slots.release()
-                raise
 
     async def _fetch_header(self, deadline_at: float | None, loop: asyncio.AbstractEventLoop) -> tuple[str, str]:
         """The auth header when a token must be minted first, within the call deadline."""
@@ -382,8 +381,25 @@ class Session:
     async def aclose(self) -> None:
         """Close the session: calls in flight or waiting raise ClientClosedError promptly."""
         self.closed = True
-        for task in list(self._tasks):
-            task.cancel(_CLOSED)
+        self.auth.close()
+        # Only tasks suspended in one of our own waits are cancelled: the CancelledError is
+        # then delivered at that wait, where send() turns it into ClientClosedError. (A
+        # task in the middle of an HTTP exchange fails when the session's connections close.)
+        for task in list(self._waiting):
+            if task is not asyncio.current_task() and task.cancel(_CLOSED):
+                self._close_cancelled.add(task)
+
+    @contextmanager
+    def _interruptible(self, task: asyncio.Task[Any] | None) -> Iterator[None]:
+        """Mark a wait (limiter, connection slot, token, backoff) that closing the client interrupts."""
+        if task is None:
+            yield
+            return
+        self._waiting.add(task)
+        try:
+            yield
+        finally:
+            self._waiting.discard(task)
 
     def _attempt_timeout_for(
         self, attempt_timeout: float | None, deadline_at: float | None, loop: asyncio.AbstractEventLoop

@@ -69,6 +69,8 @@ async def test_C2_oauth_refreshes_before_expiry() -> None:
     async with QualtricsEmulator(seed=1, token_ttl=1.0) as emulator, _oauth(emulator) as client:
         await client.whoami()
         await anyio.sleep(0.95)  # inside the refresh margin (10 % of the lifetime)
+        await client.whoami()  # still valid: used at once, the refresh starts in the background
+        await anyio.sleep(0.3)  # the first token has expired by now
         await client.whoami()
         assert emulator.stats.tokens_issued == 2
         assert emulator.stats.statuses[401] == 0  # refreshed ahead of time, never rejected
@@ -133,3 +135,24 @@ async def test_C2_token_endpoint_failing_for_good_gives_a_clear_error(emulator: 
             await client.whoami()
     assert info.value.attempts == 4
     assert emulator.stats.by_route.get("GET /whoami", 0) == 0  # the API call itself never went out
+
+
+async def test_C2_a_failing_refresh_never_fails_calls_while_the_token_is_valid() -> None:
+    async with QualtricsEmulator(seed=1, token_ttl=2.0) as emulator, _oauth(emulator) as client:
+        await client.whoami()
+        emulator.inject("POST", "/oauth2/token", status=503, times=100)
+        await anyio.sleep(1.85)  # inside the refresh margin; the token endpoint is down
+        for _ in range(5):
+            assert (await client.whoami()).user_id
+        assert emulator.stats.by_route["GET /whoami"] == 6
+        token_requests = emulator.stats.faults_fired
+        assert 1 <= token_requests <= 2  # one background refresh, retried a few seconds later at most
+
+
+async def test_C2_a_caller_giving_up_does_not_cancel_the_shared_token_request(emulator: QualtricsEmulator) -> None:
+    emulator.inject("POST", "/oauth2/token", delay=0.6)
+    async with _oauth(emulator) as client:
+        with pytest.raises(APITimeoutError):
+            await client.request("GET", "/whoami", timeout=0.2)  # gives up while the token is minted
+        assert (await client.whoami()).user_id  # the same token request completed meanwhile
+    assert emulator.stats.tokens_issued == 1

@@ -223,3 +223,30 @@ async def test_pool_wait_is_outside_the_attempt_timeout_and_never_blamed_on_a_po
     assert results == [{"id": "CID_9"}]
     assert emulator.stats.by_route["POST /directories/{directoryId}/contacts"] == 1
     assert emulator.stats.by_route["GET /whoami"] == 3  # none timed out in the queue
+
+
+async def test_H2_H3_close_racing_a_cancellation_leaves_no_stray_cancel_request(emulator: QualtricsEmulator) -> None:
+    emulator.inject("GET", "/whoami", status=429, retry_after="10")
+    async with make_client(emulator) as client:
+        task = asyncio.ensure_future(client.whoami())
+        await asyncio.sleep(0.3)  # the call is backing off
+        task.cancel()  # the caller cancels it ...
+        await client.aclose()  # ... and the client closes in the same loop iteration
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+        assert task.cancelling() == 1  # only the caller's own cancellation is left, not ours
+
+
+async def test_H3_close_while_a_token_is_being_minted(emulator: QualtricsEmulator) -> None:
+    emulator.inject("POST", "/oauth2/token", delay=5.0)
+    client = make_client(emulator, client_id=emulator.client_id, client_secret=emulator.client_secret)
+    async with client:
+        task = asyncio.ensure_future(client.whoami())
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        await client.aclose()
+        with pytest.raises(ClientClosedError):
+            await task
+        assert time.monotonic() - started < 1.0
+        assert asyncio.current_task() is not None

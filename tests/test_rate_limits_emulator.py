@@ -7,10 +7,13 @@ The window is shrunk from 60 s to 1 s so the tests take seconds, not minutes.
 
 from __future__ import annotations
 
+import itertools
+import time
+
 import anyio
 import pytest
 
-from qualtrics_async import RateLimits
+from qualtrics_async import LocalRateLimiter, RateLimits
 from qualtrics_async.testing import QualtricsEmulator
 from tests.conftest import make_client
 
@@ -91,3 +94,30 @@ async def test_A6_two_clients_sharing_a_brand_split_the_budget() -> None:
                 tg.start_soon(first.whoami)
                 tg.start_soon(second.whoami)
         assert emulator.stats.throttled == 0
+
+
+async def test_A1_when_connections_are_the_bottleneck_the_server_never_goes_quiet(emulator: QualtricsEmulator) -> None:
+    # 5 connections and 0.2 s per answer: the pool, not the limiter, sets the pace (25/s).
+    emulator.inject("GET", "/whoami", delay=0.2, times=10_000)
+    async with make_client(emulator, pool_size=5) as client, anyio.create_task_group() as tg:
+        for _ in range(60):
+            tg.start_soon(client.whoami)
+    arrivals = sorted(t for t, _m, path, _s in emulator.stats.log if path.endswith("/whoami"))
+    assert len(arrivals) == 60
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert max(gaps) < 0.5  # requests keep flowing as connections free up
+    assert emulator.stats.throttled == 0
+
+
+async def test_A2_a_pause_survives_closing_and_reopening_the_client(emulator: QualtricsEmulator) -> None:
+    emulator.inject("GET", "/whoami", status=429, retry_after="1")
+    client = make_client(emulator)
+    async with client:
+        await client.whoami()  # 429, paused 1 s, retried
+    started = time.monotonic()
+    async with client:
+        await client.whoami()
+    assert time.monotonic() - started < 1.0  # the pause is over by now, and nothing waits needlessly
+    limiter = client.limiter
+    assert isinstance(limiter, LocalRateLimiter)
+    assert limiter.rate_multiplier("GET", "/whoami") < 1.0  # the slowed pace was kept across reopening

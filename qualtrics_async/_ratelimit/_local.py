@@ -42,11 +42,6 @@ _RECOVERY_STEP = 0.1
 class RateLimiter(Protocol):
     """What the request pipeline needs from a limiter (local or shared)."""
 
-    @property
-    def grant_ttl(self) -> float:
-        """Seconds a grant stays good: a request not sent within it (all connections busy)
-        takes a fresh grant, so late sends never bunch up beyond the limit."""
-
     async def acquire(self, method: str, path: str) -> None:
         """Wait until a request ``method path`` may be sent under every limit that applies."""
 
@@ -107,16 +102,7 @@ class LocalRateLimiter:
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._soon: asyncio.Handle | None = None
-        self._grant_ttl = 0.25 * (1.0 - utilization) * limits.window_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def grant_ttl(self) -> float:
-        """A grant older than this is re-taken before sending (see :class:`RateLimiter`).
-
-        It is the smallest key ``slack``: the lateness a window absorbs without exceeding its limit.
-        """
-        return self._grant_ttl
 
     @property
     def limits(self) -> RateLimits:
@@ -155,7 +141,8 @@ class LocalRateLimiter:
         if not keys:
             return
         loop = asyncio.get_running_loop()
-        self._loop = loop
+        if loop is not self._loop:
+            self._rebind(loop)
         # No synchronous fast path: grants are made by the dispatcher, which runs after the
         # tasks that are ready now. In a burst of thousands of tasks, a request granted at
         # once would only reach the wire after all the others had run their first steps
@@ -170,6 +157,19 @@ class LocalRateLimiter:
                 waiter.future.cancel()
             self._schedule_dispatch(loop)  # re-arm for the next waiter; a cancelled one consumed nothing
             raise
+
+    def _rebind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start serving another event loop (a client reopened under a new ``asyncio.run``).
+
+        Waiters and timers of the old loop are dropped; the pace of each key is kept, as
+        ``loop.time()`` is the same monotonic clock on every loop.
+        """
+        for handle in (self._timer, self._soon):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._soon = None
+        self._queues.clear()
+        self._loop = loop
 
     def _schedule_dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._soon is None:
