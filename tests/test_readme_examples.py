@@ -1,0 +1,38 @@
+"""The README's code examples run as written, against the emulator."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qualtrics_async.testing import QualtricsEmulator
+from tests.conftest import make_client
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _example(name: str) -> dict[str, Any]:
+    match = re.search(rf"<!-- example: {name} -->\s*```python\n(.+?)\n```", README.read_text(), re.S)
+    assert match, f"README.md has no example marked {name!r}"
+    namespace: dict[str, Any] = {"__name__": f"readme_{name}"}
+    exec(compile(match.group(1), f"README.md:{name}", "exec"), namespace)
+    return namespace
+
+
+async def test_readme_endpoints_example(emulator: QualtricsEmulator, capsys: pytest.CaptureFixture[str]) -> None:
+    tour = _example("endpoints")["tour"]
+    survey = emulator.data.surveys[0]
+    async with make_client(emulator) as client:
+        await tour(client, survey["id"], emulator.data.default_directory_id)
+    out = capsys.readouterr().out
+    assert survey["name"] in out
+    contacts = emulator.data.contacts[emulator.data.default_directory_id]
+    assert contacts[0]["contactId"] in out
+    assert out.count(contacts[-1]["contactId"]) == 2  # streamed once, and again after resuming
+
+
+async def test_readme_emulator_example() -> None:
+    await _example("emulator")["test_my_etl_job"]()
