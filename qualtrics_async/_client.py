@@ -84,14 +84,18 @@ class QualtricsClient:
     ) -> None:
         if base_url is not None and datacenter is not None:
             raise ConfigurationError("pass either datacenter or base_url, not both")
-        self._endpoint: Endpoint = resolve_endpoint(base_url, datacenter, env)
-        self._credentials: Credentials = resolve_credentials(
-            api_token,
-            client_id,
-            client_secret,
-            list(scopes) if isinstance(scopes, Sequence) and not isinstance(scopes, str) else scopes,
-            env,
-        )
+        scope_list = list(scopes) if isinstance(scopes, Sequence) and not isinstance(scopes, str) else scopes
+        problems: list[str] = []  # report every missing setting at once, not one per attempt
+        try:
+            self._endpoint: Endpoint = resolve_endpoint(base_url, datacenter, env)
+        except ConfigurationError as exc:
+            problems.append(exc.message)
+        try:
+            self._credentials: Credentials = resolve_credentials(api_token, client_id, client_secret, scope_list, env)
+        except ConfigurationError as exc:
+            problems.append(exc.message)
+        if problems:
+            raise ConfigurationError("; and ".join(problems))
         if not 0 < utilization <= 1:
             raise ConfigurationError(f"utilization must be in (0, 1], got {utilization!r}")
         if pool_size < 1:

@@ -146,9 +146,11 @@ def status_error(
         parts.append(f"; redirect to {_origin_only(headers.get('Location'))} not followed")
     if retry_after is not None:
         parts.append(f"; Retry-After {retry_after:g} s")
-    code_hint = ERROR_CODE_HINTS.get(error.errorCode or "") if error else None
-    if code_hint or cls.hint:
-        parts.append(f" — {code_hint or cls.hint}")
+    hint = (ERROR_CODE_HINTS.get(error.errorCode or "") if error else None) or cls.hint
+    if hint and status >= 500 and meta is not None and meta.requestId:
+        hint += ", and quote the requestId to Qualtrics support if it persists"
+    if hint:
+        parts.append(f" — {hint}")
     kwargs: dict[str, Any] = {
         "status": status,
         "error_code": error.errorCode if error else None,

@@ -242,8 +242,11 @@ class Session:
                 failure: Failure
                 retry_after: float | None = None
                 error: QualtricsError
-                with self._interruptible(task):
-                    await self._admit(method, target.path, deadline_at, loop)
+                if self.limiter is None and not self._slots.locked():
+                    await self._slots.acquire()  # the common case: returns without suspending
+                else:
+                    with self._interruptible(task):
+                        await self._admit(method, target.path, deadline_at)
                 attempt += 1  # counted once admitted: a deadline reached while queueing sent nothing
                 bounded_by_deadline = False
                 try:
@@ -251,7 +254,12 @@ class Session:
                     if header is None:
                         with self._interruptible(task):
                             header = await self._fetch_header(deadline_at, loop)
-                    client_timeout, bounded_by_deadline = self._attempt_timeout_for(attempt_timeout, deadline_at, loop)
+                    if deadline_at is None and attempt_timeout == self.timeouts.attempt:
+                        client_timeout = self._attempt_timeout
+                    else:
+                        client_timeout, bounded_by_deadline = self._attempt_timeout_for(
+                            attempt_timeout, deadline_at, loop
+                        )
                     headers = {header[0]: header[1]}
                     if body is not None:
                         headers["Content-Type"] = content_type
@@ -354,7 +362,7 @@ class Session:
                 ) from None
             raise
 
-    async def _admit(self, method: str, path: str, deadline_at: float | None, loop: asyncio.AbstractEventLoop) -> None:
+    async def _admit(self, method: str, path: str, deadline_at: float | None) -> None:
         """Take a rate-limit grant, then a connection slot; on return the caller holds a slot.
 
         The grant comes first, so waiting for a slow endpoint's turn never holds a connection
@@ -363,9 +371,6 @@ class Session:
         the limits unless response times vary by more than the limiter's headroom (3 s of a
         60 s window at the default utilization); a 429 then slows the pacer down.
         """
-        if self.limiter is None and not self._slots.locked():
-            await self._slots.acquire()  # free: returns without suspending
-            return
         async with asyncio.timeout_at(deadline_at) if deadline_at is not None else nullcontext():
             if self.limiter is not None:
                 await self.limiter.acquire(method, path)

@@ -186,6 +186,8 @@ class NotFoundError(APIStatusError):
 class ConflictError(APIStatusError):
     """409: the request conflicts with an existing item."""
 
+    hint = "the item already exists or was changed meanwhile: read its current state, then retry or update it"
+
 
 class PayloadTooLargeError(APIStatusError):
     """413: the request body is too large (files are limited to 5 MB unless stated)."""
@@ -195,6 +197,8 @@ class PayloadTooLargeError(APIStatusError):
 
 class UnprocessableEntityError(APIStatusError):
     """422: the request was well formed but could not be processed."""
+
+    hint = "the values are well formed but not acceptable here; check them against the API reference"
 
 
 class RateLimitError(APIStatusError):
@@ -214,7 +218,7 @@ class RateLimitError(APIStatusError):
 class ServerError(APIStatusError):
     """5xx: Qualtrics (or a proxy in front of it) failed. Retried for idempotent calls."""
 
-    hint = "a Qualtrics-side failure; retry later, and quote the requestId to support if it persists"
+    hint = "a failure on Qualtrics' side or a proxy in front of it; retry later"
 
 
 class UnexpectedRedirectError(APIStatusError):

@@ -118,3 +118,10 @@ def test_I4_explicit_default_port_is_the_same_origin() -> None:
         assert not endpoint.same_origin(URL("https://iad1.qualtrics.com:8443/API/v3/surveys"))
         assert not endpoint.same_origin(URL("http://iad1.qualtrics.com/API/v3/surveys"))
         assert not endpoint.same_origin(URL("https://sjc1.qualtrics.com/API/v3/surveys"))
+
+
+def test_nothing_configured_reports_every_missing_setting_at_once() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        QualtricsClient(env={})
+    assert "no datacenter" in str(info.value)
+    assert "no credentials" in str(info.value)
