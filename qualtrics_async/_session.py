@@ -153,7 +153,7 @@ class Session:
                     f"refusing to send credentials to {url.origin()!s}: it is not the configured origin "
                     f"{self.endpoint.origin!s} (a nextPage or redirect on another host, scheme or port)"
                 )
-            if not (url.raw_path + "/").startswith(API_PREFIX + "/"):
+            if not (url.raw_path + "/").startswith(API_PREFIX + "/") or _has_dot_segment(url.raw_path):
                 raise UnsafeURLError(f"refusing a URL outside {API_PREFIX}: {url.raw_path!r}")
             path = url.raw_path[len(API_PREFIX) :] or "/"
         else:
@@ -162,8 +162,7 @@ class Session:
             if path_or_url.startswith(API_PREFIX + "/"):
                 path_or_url = path_or_url[len(API_PREFIX) :]
             raw_path = path_or_url.partition("?")[0]
-            segments = raw_path.split("/")
-            if any(seg in (".", "..") for seg in segments) or "//" in raw_path:
+            if _has_dot_segment(raw_path) or "//" in raw_path:
                 raise ConfigurationError(
                     f"path {raw_path!r} has empty or dot segments; build paths with qualtrics_async.build_path()"
                 )
@@ -523,6 +522,10 @@ class Session:
                 raise _BadBody(protocol_error(message, status, call, meta.requestId), False)
             return Answer(None, meta, status)
         return Answer(envelope.result, meta, status)
+
+
+def _has_dot_segment(path: str) -> bool:
+    return any(segment in (".", "..", "%2e", "%2E", "%2e%2e", "%2E%2E") for segment in path.split("/"))
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:

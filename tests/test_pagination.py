@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from qualtrics_async._config import resolve_endpoint
 from qualtrics_async.errors import PaginationError, UnsafeURLError
 from qualtrics_async.models import Contact, SurveySummary
 from qualtrics_async.testing import QualtricsEmulator
@@ -132,3 +135,38 @@ async def test_E5_breaking_out_leaves_no_open_response_and_the_client_usable(emu
         me = await client.whoami()  # the pool is healthy
     assert me.user_id
     assert emulator.stats.requests == 2
+
+
+_ORIGIN = "https://iad1.qualtrics.com"
+
+
+@given(
+    scheme=st.sampled_from(["https", "http", "ftp"]),
+    host=st.sampled_from(["iad1.qualtrics.com", "IAD1.qualtrics.com", "evil.com", "iad1.qualtrics.com.evil.com"]),
+    port=st.sampled_from(["", ":443", ":8443", ":80"]),
+    path=st.sampled_from(["/API/v3/surveys", "/API/v3", "/other", "/API/v3x/surveys", "/API/v3/../x"]),
+    query=st.text(alphabet="abc=&%?0123456789", max_size=10),
+)
+def test_E2_next_page_validation_never_lets_a_foreign_origin_through(
+    scheme: str, host: str, port: str, path: str, query: str
+) -> None:
+    from yarl import URL
+
+    from qualtrics_async._session import Session
+
+    session = Session.__new__(Session)  # only target() is exercised: no I/O
+    session.endpoint = resolve_endpoint(_ORIGIN, None, {})
+    session._api_root = str(session.endpoint.api_root)
+    session._targets = {}
+    url = f"{scheme}://{host}{port}{path}?{query}"
+    same_origin = scheme == "https" and host.lower() == "iad1.qualtrics.com" and port in ("", ":443")
+    inside_api = path == "/API/v3" or path.startswith("/API/v3/")
+    try:
+        target = session.target(url)
+    except UnsafeURLError:
+        assert not (same_origin and inside_api) or ".." in path
+    else:
+        assert ".." not in path
+        assert same_origin
+        assert inside_api
+        assert URL(str(target.url)).host == "iad1.qualtrics.com"
