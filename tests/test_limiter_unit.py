@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
 
 import anyio
@@ -169,3 +170,35 @@ async def test_A3_recovery_waits_for_a_whole_window_after_the_last_429() -> None
     await asyncio.sleep(0.6)
     await limiter.acquire("POST", path)
     assert limiter.rate_multiplier("POST", path) == pytest.approx(0.6)
+
+
+async def test_A1_A7_randomised_stress_never_exceeds_any_window() -> None:
+    """Mixed endpoints, cancelled waiters and 429 feedback: no window ever holds more than a limit."""
+    rows = {EXPORT: 20, "GET /surveys/{surveyId}": 40}
+    limits = RateLimits(brand_per_minute=100, endpoints=rows, include_defaults=False, window_seconds=1.0)
+    limiter = LocalRateLimiter(limits, utilization=1.0)  # no headroom: the invariant must hold exactly
+    rng = random.Random(7)
+    grants: dict[str, list[float]] = {"brand": [], EXPORT: [], "GET /surveys/{surveyId}": []}
+    calls = [("POST", "/surveys/SV_1/export-responses"), ("GET", "/surveys/SV_2"), ("GET", "/whoami")]
+
+    async def one(method: str, path: str, patience: float) -> None:
+        with anyio.move_on_after(patience):
+            await limiter.acquire(method, path)
+            now = time.monotonic()
+            grants["brand"].append(now)
+            route = limits.route(method, path).key
+            if route in grants:
+                grants[route].append(now)
+            if rng.random() < 0.02:
+                limiter.throttled(method, path, retry_after=None)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(400):
+            method, path = rng.choice(calls)
+            tg.start_soon(one, method, path, rng.uniform(0.05, 2.5))
+            if rng.random() < 0.1:
+                await anyio.sleep(0.01)
+    assert len(grants["brand"]) > 100
+    assert max_in_window(grants["brand"], 1.0) <= 100
+    assert max_in_window(grants[EXPORT], 1.0) <= 20
+    assert max_in_window(grants["GET /surveys/{surveyId}"], 1.0) <= 40
