@@ -35,9 +35,10 @@ async def run_demo(*, seed: int = 0, contacts: int = 1000) -> int:
         me = await client.whoami()
         write(f"whoami: {me.user_name} ({me.user_id}) brand {me.brand_id}, datacenter {me.datacenter}")
 
-        write("surveys:")
         surveys = [s async for s in client.surveys.list()]
-        for s in surveys:
+        active = sum(1 for s in surveys if s.is_active)
+        write(f"surveys: {len(surveys)} listed across pages of 100 ({active} active); the first ten:")
+        for s in surveys[:10]:
             state = "active" if s.is_active else "inactive"
             write(f"  {s.id}  {state:8}  {s.name}")
         if surveys:

@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from qualtrics_async import QualtricsClient, Timeouts
-from qualtrics_async.errors import APITimeoutError, AuthenticationError, ServerError
+from qualtrics_async.errors import APITimeoutError, AuthenticationError, PermissionDeniedError, ServerError
 from qualtrics_async.testing import QualtricsEmulator
 from tests.conftest import make_client
 
@@ -156,3 +156,13 @@ async def test_C2_a_caller_giving_up_does_not_cancel_the_shared_token_request(em
             await client.request("GET", "/whoami", timeout=0.2)  # gives up while the token is minted
         assert (await client.whoami()).user_id  # the same token request completed meanwhile
     assert emulator.stats.tokens_issued == 1
+
+
+async def test_C3_a_token_without_the_needed_scope_is_permission_denied(emulator: QualtricsEmulator) -> None:
+    async with _oauth(emulator, scopes="read:surveys") as client:
+        assert [s async for s in client.surveys.list()]
+        with pytest.raises(PermissionDeniedError, match="read:directories") as info:
+            await client.request("GET", "/directories")
+    assert info.value.status == 403
+    assert "scope" in str(info.value)
+    assert emulator.stats.by_route["GET /directories"] == 1  # a 403 is never retried

@@ -251,16 +251,16 @@ def test_data_is_deterministic_and_qualtrics_shaped() -> None:
 
 
 async def test_surveys_offset_pagination(emulator: QualtricsEmulator, http: aiohttp.ClientSession) -> None:
-    elements, urls = await walk(http, emulator.api_url + "/surveys?pageSize=5", emulator)
+    elements, urls = await walk(http, emulator.api_url + "/surveys?pageSize=50", emulator)
     assert elements == emulator.data.surveys
-    assert len(urls) == 3  # 12 surveys in pages of 5
-    assert URL(urls[1]).query == {"pageSize": "5", "offset": "5"}
+    assert len(urls) == 3  # 120 surveys in pages of 50
+    assert URL(urls[1]).query == {"pageSize": "50", "offset": "50"}
     assert urls[2].startswith(emulator.api_url + "/surveys?")
     assert set(elements[0]) == {"id", "name", "ownerId", "lastModified", "creationDate", "isActive"}
     status, body = await get(http, emulator.api_url + "/surveys", auth(emulator))
     assert status == 200
-    assert len(body["result"]["elements"]) == 12
-    assert body["result"]["nextPage"] is None
+    assert len(body["result"]["elements"]) == 100  # the default data spans two pages
+    assert URL(body["result"]["nextPage"]).query["offset"] == "100"
 
 
 async def test_surveys_page_size_cap(http: aiohttp.ClientSession) -> None:
@@ -385,13 +385,17 @@ async def test_get_contact(emulator: QualtricsEmulator, http: aiohttp.ClientSess
 # --- rate limits -----------------------------------------------------------------------------
 
 
-async def test_sliding_window_answers_429_before_auth(http: aiohttp.ClientSession) -> None:
+async def test_sliding_window_answers_429_and_unauthenticated_calls_are_not_counted(
+    http: aiohttp.ClientSession,
+) -> None:
     limits = RateLimits(brand_per_minute=5, include_defaults=False, window_seconds=1.0)
-    async with QualtricsEmulator(rate_limits=limits) as emu:
+    async with QualtricsEmulator(rate_limits=limits, limit_mode="sliding") as emu:
         url = emu.api_url + "/whoami"
-        started = time.monotonic()
-        for _ in range(5):  # unauthenticated: Qualtrics counts what reaches it
+        for _ in range(8):  # no brand can be charged for these
             assert (await get(http, url))[0] == 401
+        started = time.monotonic()
+        for _ in range(5):
+            assert (await get(http, url, auth(emu)))[0] == 200
         async with http.get(url, headers=auth(emu)) as resp:
             assert resp.status == 429
             assert "Retry-After" not in resp.headers
@@ -401,7 +405,7 @@ async def test_sliding_window_answers_429_before_auth(http: aiohttp.ClientSessio
         assert emu.stats.throttled == 1
         await asyncio.sleep(max(0.0, started + 1.0 - time.monotonic()) + 0.05)
         assert (await get(http, url, auth(emu)))[0] == 200
-        assert emu.stats.max_in_window(1.0) <= 5
+        assert emu.stats.max_in_window(1.0, exclude_statuses=(401, 429)) <= 5
 
 
 async def test_retry_after_only_when_enabled(http: aiohttp.ClientSession) -> None:
@@ -450,7 +454,7 @@ async def test_concurrent_burst_admits_exactly_the_limit(http: aiohttp.ClientSes
 
 async def test_rejected_requests_consume_nothing(http: aiohttp.ClientSession) -> None:
     limits = RateLimits(brand_per_minute=3, include_defaults=False, window_seconds=1.0)
-    async with QualtricsEmulator(rate_limits=limits) as emu:
+    async with QualtricsEmulator(rate_limits=limits, limit_mode="sliding") as emu:
         url = emu.api_url + "/whoami"
         started = time.monotonic()
         assert [(await get(http, url, auth(emu)))[0] for _ in range(3)] == [200] * 3
@@ -622,12 +626,13 @@ async def test_fault_matching_rules(emulator: QualtricsEmulator, http: aiohttp.C
         assert resp.status == 404
 
 
-async def test_faults_apply_after_rate_limit_and_before_auth(http: aiohttp.ClientSession) -> None:
+async def test_faults_apply_after_auth_and_rate_limit(http: aiohttp.ClientSession) -> None:
     limits = RateLimits(brand_per_minute=1, include_defaults=False, window_seconds=5.0)
     async with QualtricsEmulator(rate_limits=limits) as emu:
         fault = emu.inject("GET", "/whoami", status=500, times=2)
-        assert (await get(http, emu.api_url + "/whoami"))[0] == 500  # no credentials, fault still fires
-        assert (await get(http, emu.api_url + "/whoami"))[0] == 429  # throttled: the fault is not used up
+        assert (await get(http, emu.api_url + "/whoami"))[0] == 401  # no credentials: the fault waits
+        assert (await get(http, emu.api_url + "/whoami", auth(emu)))[0] == 500
+        assert (await get(http, emu.api_url + "/whoami", auth(emu)))[0] == 429  # throttled: fault not used up
         assert (fault.fired, fault.remaining) == (1, 1)
 
 
@@ -719,7 +724,7 @@ async def test_in_thread_from_async_code(http: aiohttp.ClientSession) -> None:
 def test_pytest_fixture_in_sync_test(qualtrics_emulator: QualtricsEmulator) -> None:
     status, body = fetch(qualtrics_emulator.api_url + "/surveys", qualtrics_emulator.api_token)
     assert status == 200
-    assert [s["id"] for s in body["result"]["elements"]] == [s["id"] for s in qualtrics_emulator.data.surveys]
+    assert [s["id"] for s in body["result"]["elements"]] == [s["id"] for s in qualtrics_emulator.data.surveys[:100]]
 
 
 async def test_pytest_fixture_in_async_test(qualtrics_emulator: QualtricsEmulator, http: aiohttp.ClientSession) -> None:
@@ -760,3 +765,52 @@ def test_cli_serves_until_interrupted() -> None:
         assert proc.returncode == 0, err
         assert "Stopped." in out
         assert "Traceback" not in err
+
+
+async def test_oauth_token_scopes_are_enforced(http: aiohttp.ClientSession) -> None:
+    async with QualtricsEmulator(rate_limits=None, oauth_scopes=("read:surveys", "read:directories")) as emu:
+        basic = base64.b64encode(f"{emu.client_id}:{emu.client_secret}".encode()).decode()
+        headers = {"Authorization": f"Basic {basic}"}
+        async with http.post(
+            emu.token_url, data={"grant_type": "client_credentials", "scope": "read:surveys"}, headers=headers
+        ) as resp:
+            assert resp.status == 200
+            token = (await resp.json())["access_token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert (await get(http, emu.api_url + "/surveys", bearer))[0] == 200
+        assert (await get(http, emu.api_url + "/whoami", bearer))[0] == 200
+        status, body = await get(http, emu.api_url + "/directories", bearer)
+        assert status == 403
+        assert "read:directories" in body["meta"]["error"]["errorMessage"]
+        async with http.post(
+            emu.token_url, data={"grant_type": "client_credentials", "scope": "manage:all"}, headers=headers
+        ) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["error"] == "invalid_scope"
+        async with http.post(emu.token_url, data={"grant_type": "client_credentials"}, headers=headers) as resp:
+            assert (await resp.json())["scope"] == "read:directories read:surveys"  # all the client's scopes
+
+
+async def test_contacts_page_size_with_the_new_pagination_scheme(
+    emulator: QualtricsEmulator, http: aiohttp.ClientSession
+) -> None:
+    url = f"{emulator.api_url}/directories/{emulator.data.default_directory_id}/contacts"
+    status, body = await get(http, url, auth(emulator), pageSize="1000", useNewPaginationScheme="true")
+    assert status == 200
+    assert len(body["result"]["elements"]) == 250
+    status, body = await get(http, url, auth(emulator), useNewPaginationScheme="true")
+    assert len(body["result"]["elements"]) == 100  # the default page size stays 100
+    assert (await get(http, url, auth(emulator), pageSize="1000"))[0] == 400
+
+
+async def test_empty_path_segments_match_no_route(emulator: QualtricsEmulator, http: aiohttp.ClientSession) -> None:
+    assert (await get(http, emulator.api_url + "//whoami", auth(emulator)))[0] == 404
+    assert (await get(http, emulator.api_url + "/whoami/", auth(emulator)))[0] == 200
+
+
+async def test_directories_paginate_with_the_default_data(
+    emulator: QualtricsEmulator, http: aiohttp.ClientSession
+) -> None:
+    elements, urls = await walk(http, emulator.api_url + "/directories", emulator)
+    assert elements == emulator.data.directories
+    assert len(urls) == 2  # more directories than one page of 5

@@ -96,7 +96,7 @@ async def test_E2_next_page_on_another_origin_is_refused(emulator: QualtricsEmul
 
         with pytest.raises(UnsafeURLError, match="refusing to send credentials"):
             await walk()
-    assert len(seen) == 12  # the first page was delivered before the bad link was refused
+    assert len(seen) == 100  # the first page was delivered before the bad link was refused
     assert emulator.stats.requests == 1
 
 

@@ -65,7 +65,7 @@ async def test_A3_client_that_overestimates_the_limit_adapts_and_loses_nothing()
     server = RateLimits(brand_per_minute=100, window_seconds=1.0)
     believed = RateLimits(brand_per_minute=200, window_seconds=1.0)  # wrong table: 2x the real limit
     async with (
-        QualtricsEmulator(seed=1, rate_limits=server) as emulator,
+        QualtricsEmulator(seed=1, rate_limits=server, limit_mode="sliding") as emulator,
         make_client(emulator, rate_limits=believed) as client,
     ):
         results = []

@@ -3,7 +3,10 @@
 Everything is drawn from one ``random.Random(seed)`` and a fixed base date, so a seed
 always yields the same data (tests compare what they fetched against
 ``QualtricsEmulator.data``). Shapes follow ``qualtrics-api.md`` §1.3 (whoami), §7.3
-(surveys) and §8 (directories, contacts).
+(the ``/surveys`` list) and §8 (directories, contacts). The fact sheet gives no fields for
+``GET /surveys/{surveyId}`` ("legacy Get Survey, older JSON shape"): its shape here
+(questions, exportColumnMap, blocks, flow, responseCounts, ...) is modelled on the v3
+"Get Survey" response as public clients read it, and is a documented guess.
 """
 
 from __future__ import annotations
@@ -151,13 +154,23 @@ def build_data(seed: int, *, surveys: int, contacts: int) -> EmulatorData:
         _directory(default_id, "Default Directory", len(default_contacts), is_default=True),
         _directory(empty_id, "Archive (empty)", 0, is_default=False),
     ]
+    by_directory: dict[str, list[Json]] = {default_id: default_contacts, empty_id: []}
+    # A few small directories, so that GET /directories (5 per page) paginates too.
+    for name in _SMALL_DIRECTORIES:
+        small_id = ids("POOL")
+        small = [_contact(rng, ids, n) for n in range(rng.randint(1, 5))]
+        directories.append(_directory(small_id, name, len(small), is_default=False))
+        by_directory[small_id] = small
     return EmulatorData(
         whoami=whoami,
         surveys=survey_list,
         survey_details=details,
         directories=directories,
-        contacts={default_id: default_contacts, empty_id: []},
+        contacts=by_directory,
     )
+
+
+_SMALL_DIRECTORIES = ("Panel — Nordics", "Customers: EMEA / APAC", "Beta testers", "Événements 2025")
 
 
 def _directory(directory_id: str, name: str, count: int, *, is_default: bool) -> Json:

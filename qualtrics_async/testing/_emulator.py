@@ -2,9 +2,13 @@
 
 Behaviour comes from ``qualtrics-api.md`` (envelope §2, auth §1.4–1.5, pagination §3, rate
 limits §4, XM Directory §8), never from what a client happens to do. Every request goes
-through the same pipeline, in the order Qualtrics would see it::
+through the same pipeline::
 
-    rate limit (/API/v3 only) -> injected fault -> authentication -> route -> envelope
+    authentication (/API/v3 only) -> rate limit -> injected fault -> route (+ OAuth scope) -> envelope
+
+Limits are per brand (qualtrics-api.md §4.1), so a request that cannot be tied to a brand
+(no valid credentials) is answered 401 without being counted; the fact sheet does not say
+which check Qualtrics runs first (a documented choice).
 
 The server is aiohttp's low-level ``web.Server`` with one handler, so unknown paths,
 throttling and faults are all answered by this module rather than by a router.
@@ -46,14 +50,25 @@ OAUTH_PATH = "/oauth2/token"
 DEFAULT_RATE_LIMITS = RateLimits()
 """The published table (qualtrics-api.md §4.2 + the 3000/min brand ceiling)."""
 
-# Page sizes, qualtrics-api.md §3. Where the fact sheet is firm (contacts: "1..100,
-# default 100") a larger pageSize is rejected with 400; where it is not (surveys,
-# directories) a larger value is clamped, so the emulator never invents a hard error.
+# Page sizes, qualtrics-api.md §3; every cap there is UNCERTAIN ("safe maxima, not proven
+# maxima"). Documented choices: contacts answer 400 above 100 ("1..100, default 100" per two
+# sources), or above 1000 with useNewPaginationScheme=true (one client pages 1000 that way);
+# surveys and directories clamp a larger value rather than invent a hard error.
 SURVEYS_PAGE_SIZE = 100
 CONTACTS_PAGE_SIZE = 100
+CONTACTS_PAGE_SIZE_NEW_SCHEME = 1000
 DIRECTORIES_PAGE_SIZE = 5  # "max and default is 5" per one client's doc comment (UNCERTAIN)
 
 LOG_CAPACITY = 200_000
+
+# The scope family each route needs (qualtrics-api.md §1.5: read:/manage: + resource).
+_SCOPE_FAMILIES: dict[str, str] = {
+    "/surveys": "surveys",
+    "/surveys/{surveyId}": "surveys",
+    "/directories": "directories",
+    "/directories/{directoryId}/contacts": "directory_contacts",
+    "/directories/{directoryId}/contacts/{contactId}": "directory_contacts",
+}
 
 # Plausible Qualtrics-style codes (the real ones look like BRE_0.5, AuthZ_2.0, SURVEYS_1.2);
 # only the family/number shape is modelled, not any verified value.
@@ -94,6 +109,7 @@ class EmulatorOptions(TypedDict, total=False):
     retry_after_header: bool
     surveys: int
     contacts: int
+    oauth_scopes: Collection[str]
 
 
 @dataclass(eq=False)
@@ -181,15 +197,18 @@ class _TokenStore:
 
     def __init__(self) -> None:
         self._expiry: dict[str, float] = {}
+        self._scopes: dict[str, frozenset[str]] = {}
         self._lock = threading.Lock()
 
-    def issue(self, ttl: float) -> str:
+    def issue(self, ttl: float, scopes: frozenset[str]) -> str:
         token = secrets.token_urlsafe(32)
         now = time.monotonic()
         with self._lock:
             if len(self._expiry) >= self._PRUNE_AT:
                 self._expiry = {t: at for t, at in self._expiry.items() if at > now}
+                self._scopes = {t: s for t, s in self._scopes.items() if t in self._expiry}
             self._expiry[token] = now + ttl
+            self._scopes[token] = scopes
         return token
 
     def check(self, token: str) -> Literal["valid", "expired", "unknown"]:
@@ -198,6 +217,10 @@ class _TokenStore:
         if expires_at is None:
             return "unknown"
         return "valid" if time.monotonic() < expires_at else "expired"
+
+    def scopes(self, token: str) -> frozenset[str]:
+        with self._lock:
+            return self._scopes.get(token, frozenset())
 
     def expire_all(self) -> None:
         with self._lock:
@@ -240,10 +263,16 @@ class QualtricsEmulator:
         token_ttl: lifetime of minted access tokens, in seconds (``expires_in``).
         rate_limits: limits enforced server-side on every ``/API/v3`` request (brand key +
             endpoint key); defaults to the published table, ``None`` disables enforcement.
-        limit_mode: ``"sliding"`` (strict trailing window) or ``"leaky"`` (leaky bucket).
+        limit_mode: ``"leaky"`` (default: the leaky bucket the fact sheet names, capacity N
+            per window, an UNCERTAIN size) or ``"sliding"`` (the strictest reading: fewer
+            than N admitted in any trailing window; benchmarks use it to prove no overshoot).
         retry_after_header: add ``Retry-After`` to 429s. Off by default because no source
             confirms Qualtrics sends it (qualtrics-api.md §2.3).
-        surveys, contacts: how many surveys and default-directory contacts to generate.
+        surveys, contacts: how many surveys and default-directory contacts to generate. The
+            defaults are larger than one page, so every list endpoint paginates.
+        oauth_scopes: the scopes the OAuth client was granted (OAuth Client Manager). A token
+            request may ask for a subset (``scope``); without one it gets all of them (an
+            UNCERTAIN choice). Calls outside a token's scopes answer 403 (§1.5).
 
     Use as ``async with QualtricsEmulator() as emulator:``, or from synchronous code (or
     another event loop) with ``with QualtricsEmulator.in_thread() as emulator:``.
@@ -260,10 +289,11 @@ class QualtricsEmulator:
         client_secret: str = "emulator-secret",  # noqa: S107 - a fake credential for a fake server
         token_ttl: float = 3600.0,
         rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
-        limit_mode: LimitMode = "sliding",
+        limit_mode: LimitMode = "leaky",
         retry_after_header: bool = False,
-        surveys: int = 12,
+        surveys: int = 120,
         contacts: int = 250,
+        oauth_scopes: Collection[str] = ("manage:all",),
     ) -> None:
         if token_ttl <= 0:
             raise ValueError(f"token_ttl must be positive, got {token_ttl!r}")
@@ -277,6 +307,7 @@ class QualtricsEmulator:
         self.rate_limits = rate_limits
         self.limit_mode: LimitMode = limit_mode
         self.retry_after_header = retry_after_header
+        self.oauth_scopes = frozenset(oauth_scopes)
         self.stats = EmulatorStats()
         """Request counters and log; see :class:`EmulatorStats`."""
         self.data: EmulatorData = build_data(seed, surveys=surveys, contacts=contacts)
@@ -484,6 +515,10 @@ class QualtricsEmulator:
         match: _Match | None,
         arrived: float,
     ) -> tuple[web.StreamResponse, int]:
+        if is_api:
+            denied = self._authenticate(request)
+            if denied is not None:
+                return _faults.respond(denied), denied.status
         if is_api and self._limiter is not None:
             wait = self._limiter.try_admit(method, path, arrived)
             if wait is not None:
@@ -532,11 +567,11 @@ class QualtricsEmulator:
             if path == OAUTH_PATH:
                 return await self._token_endpoint(request)
             return _error_reply(404, f"No such endpoint: {request.method} {path}. API routes live under /API/v3.")
-        denied = self._authenticate(request)
-        if denied is not None:
-            return denied
         if match is None:
             return _error_reply(404, f"No such endpoint: {request.method} {API_PREFIX}{path}", "RNF_0.2")
+        missing = self._missing_scope(request, match)
+        if missing is not None:
+            return _error_reply(403, f"The access token lacks the scope this call needs: {missing}.", "AuthZ_1.1")
         try:
             result = match.handler(request, match.params)
         except _ApiError as exc:
@@ -562,8 +597,31 @@ class QualtricsEmulator:
             return _error_reply(401, "Invalid access token.", "AUTH_1.2")
         return _error_reply(401, "Missing authentication: send X-API-TOKEN or Authorization: Bearer.")
 
+    def _missing_scope(self, request: web.BaseRequest, match: _Match) -> str | None:
+        """For a Bearer token, the scope a route needs that the token lacks (None: allowed)."""
+        family = _SCOPE_FAMILIES.get(match.template)
+        if family is None or "X-API-TOKEN" in request.headers:
+            return None
+        granted = self._tokens.scopes(request.headers.get("Authorization", "").partition(" ")[2].strip())
+        verb = "read" if request.method == "GET" else "manage"
+        accepted = {"manage:all", f"manage:{family}"} | ({f"read:{family}"} if verb == "read" else set())
+        return None if granted & accepted else f"{verb}:{family}"
+
+    def _grantable(self, requested: set[str]) -> bool:
+        allowed = self.oauth_scopes
+        if "manage:all" in allowed:
+            return True
+        return all(
+            scope in allowed or (scope.startswith("read:") and f"manage:{scope[5:]}" in allowed) for scope in requested
+        )
+
     async def _token_endpoint(self, request: web.BaseRequest) -> Reply:
-        """``POST /oauth2/token``: client-credentials grant, client authenticated by HTTP Basic."""
+        """``POST /oauth2/token``: client-credentials grant, client authenticated by HTTP Basic.
+
+        Documented choices where qualtrics-api.md §1.5 is UNCERTAIN: only HTTP Basic client
+        authentication is accepted (not ``client_id``/``client_secret`` in the form body);
+        ``expires_in`` is a number; errors use the RFC 6749 ``error``/``error_description`` body.
+        """
         if request.method != "POST":
             return _oauth_error(405, "invalid_request", "Use POST.", {"Allow": "POST"})
         if not self._client_authenticated(request.headers.get("Authorization")):
@@ -580,15 +638,18 @@ class QualtricsEmulator:
         if grant_type != "client_credentials":
             return _oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
         scope = form.get("scope")
-        granted = " ".join(scope.split()) if isinstance(scope, str) else ""
-        token = self._tokens.issue(self.token_ttl)
+        requested = set(scope.split()) if isinstance(scope, str) else set()
+        if requested and not self._grantable(requested):
+            return _oauth_error(400, "invalid_scope", f"Scopes not granted to this client: {sorted(requested)}.")
+        granted = frozenset(requested) if requested else self.oauth_scopes
+        token = self._tokens.issue(self.token_ttl, granted)
         self.stats.tokens_issued += 1
         ttl = self.token_ttl
         payload: Json = {
             "access_token": token,
             "token_type": "Bearer",
             "expires_in": int(ttl) if float(ttl).is_integer() else ttl,
-            "scope": granted or "manage:all",
+            "scope": " ".join(sorted(granted)),
         }
         return Reply(200, payload=payload, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
@@ -667,7 +728,11 @@ class QualtricsEmulator:
         if contacts is None:
             raise _ApiError(404, f"Directory {directory_id} was not found.", "RNF_0.1")
         embedded = _bool_query(request.query, "includeEmbedded", default=False)
-        result = self._skip_page(request, f"contacts:{directory_id}", contacts, CONTACTS_PAGE_SIZE, reject_larger=True)
+        new_scheme = _bool_query(request.query, "useNewPaginationScheme", default=False)
+        cap = CONTACTS_PAGE_SIZE_NEW_SCHEME if new_scheme else CONTACTS_PAGE_SIZE
+        result = self._skip_page(
+            request, f"contacts:{directory_id}", contacts, cap, reject_larger=True, default_size=CONTACTS_PAGE_SIZE
+        )
         result["elements"] = [contact_element(c, include_embedded=embedded) for c in result["elements"]]
         return result
 
@@ -681,10 +746,17 @@ class QualtricsEmulator:
         return dict(contact)
 
     def _skip_page(
-        self, request: web.BaseRequest, scope: str, items: list[Json], page_size: int, *, reject_larger: bool
+        self,
+        request: web.BaseRequest,
+        scope: str,
+        items: list[Json],
+        page_size: int,
+        *,
+        reject_larger: bool,
+        default_size: int | None = None,
     ) -> Json:
         query = request.query
-        size = _page_size(query, page_size, reject_larger=reject_larger)
+        size = _page_size(query, page_size, reject_larger=reject_larger, default=default_size)
         token = query.get("skipToken", "")
         offset = self._skip_tokens.decode(scope, token, limit=len(items)) if token else 0
         page = items[offset : offset + size]
@@ -728,7 +800,10 @@ async def serve(
 
 
 def _normalize(path: str) -> str:
-    return "/" + "/".join(segment for segment in path.split("/") if segment)
+    """Drop one trailing slash; an empty segment inside the path (``//``) matches no route."""
+    if len(path) > 1 and path.endswith("/"):
+        path = path[:-1]
+    return path or "/"
 
 
 def _templatize(path: str) -> str:
@@ -794,8 +869,8 @@ def _int_query(query: MultiMapping[str], name: str, *, default: int, minimum: in
     return value
 
 
-def _page_size(query: MultiMapping[str], maximum: int, *, reject_larger: bool) -> int:
-    size = _int_query(query, "pageSize", default=maximum, minimum=1)
+def _page_size(query: MultiMapping[str], maximum: int, *, reject_larger: bool, default: int | None = None) -> int:
+    size = _int_query(query, "pageSize", default=maximum if default is None else default, minimum=1)
     if size > maximum:
         if reject_larger:
             raise _ApiError(400, f"pageSize must be between 1 and {maximum}, got {size}.", "BRE_0.2")
