@@ -140,6 +140,7 @@ class OAuthClientCredentials:
         self._secret = credentials.client_secret
         self._scopes = credentials.scopes
         self._header: tuple[str, str] | None = None
+        self._token: Secret | None = None
         self._refresh_at = 0.0
         self._expires_at = 0.0
         self._minting: asyncio.Task[tuple[str, str]] | None = None
@@ -235,8 +236,9 @@ class OAuthClientCredentials:
             raise _MintFailed(
                 lambda: ResponseDecodeError(message, status=status, method="POST", path=TOKEN_PATH)
             ) from None
-        token = Secret(answer.access_token)  # registers it with the log filter
-        self._header = ("Authorization", f"Bearer {token.reveal()}")
+        # Kept referenced: the log filter masks secrets only while they are alive.
+        self._token = Secret(answer.access_token)
+        self._header = ("Authorization", f"Bearer {self._token.reveal()}")
         now = time.monotonic()
         self._expires_at = now + lifetime
         self._refresh_at = now + lifetime - min(_MAX_REFRESH_MARGIN, lifetime * 0.1)

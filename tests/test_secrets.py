@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import pickle
 import traceback
@@ -130,3 +131,16 @@ async def test_I1_malformed_token_answer_never_echoes_the_access_token(
     for text in _texts(info.value):
         assert leaked not in text
     assert leaked not in caplog.text
+
+
+async def test_I1_the_log_filter_knows_the_minted_access_token(emulator: QualtricsEmulator) -> None:
+    client = make_client(emulator, client_id=emulator.client_id, client_secret=emulator.client_secret)
+    async with client:
+        await client.whoami()
+        header = client._open_session.auth.cached_header()
+        assert header is not None
+        access_token = header[1].removeprefix("Bearer ")
+        gc.collect()
+        record = logging.LogRecord("qualtrics_async", logging.INFO, __file__, 1, "oops %s", (access_token,), None)
+        RedactingFilter().filter(record)
+        assert access_token not in record.getMessage()
