@@ -40,7 +40,7 @@ class QualtricsClient:
         api_token: an API token (Account Settings > Qualtrics IDs). Default: ``QUALTRICS_API_TOKEN``.
         datacenter: the datacenter id, e.g. ``"iad1"``. Default: ``QUALTRICS_DATACENTER``.
         base_url: the host root instead of a datacenter, e.g. ``"https://brand.iad1.qualtrics.com"``
-            or the emulator's ``"http://127.0.0.1:8080"`` (a trailing ``/API/v3`` is accepted;
+            or the emulator's ``"http://127.0.0.1:8765"`` (a trailing ``/API/v3`` is accepted;
             plain http only to loopback). Default: ``QUALTRICS_BASE_URL``.
         client_id, client_secret: OAuth 2.0 client credentials instead of a token. Default:
             ``QUALTRICS_CLIENT_ID`` / ``QUALTRICS_CLIENT_SECRET``.
