@@ -22,7 +22,7 @@ from qualtrics_async._config import (
 from qualtrics_async._decoding import envelope_decoder
 from qualtrics_async._ratelimit import DEFAULT_UTILIZATION, LocalRateLimiter, RateLimiter, RateLimits
 from qualtrics_async._session import QueryParams, Session
-from qualtrics_async._transport import create_http_session
+from qualtrics_async._transport import attempt_client_timeout, create_http_session
 from qualtrics_async.errors import ClientClosedError, ConfigurationError
 from qualtrics_async.models.common import WhoAmI
 from qualtrics_async.pagination import Page, iter_items, iter_pages
@@ -133,11 +133,7 @@ class QualtricsClient:
             auth = OAuthClientCredentials(
                 self._endpoint,
                 self._credentials,
-                timeout=aiohttp.ClientTimeout(
-                    total=self._timeouts.attempt,
-                    sock_connect=self._timeouts.connect,
-                    sock_read=self._timeouts.sock_read,
-                ),
+                timeout=attempt_client_timeout(self._timeouts, self._timeouts.attempt),
             )
         else:
             assert self._credentials.api_token is not None
@@ -151,7 +147,6 @@ class QualtricsClient:
             http=http,
             endpoint=self._endpoint,
             auth=auth,
-            limits=self._rate_limits,
             limiter=limiter,
             retry=self._retry,
             timeouts=self._timeouts,

@@ -9,21 +9,18 @@ to repeat such as starting an export), since a POST may already have taken effec
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
 from enum import Enum
 
 from qualtrics_async._config import RetryPolicy
+from qualtrics_async._ratelimit._limits import Templates
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
-RETRY_SAFE_ROUTES = ("POST /surveys/{surveyId}/export-responses",)
-"""POST routes that are safe to repeat: a duplicate export job is harmless (it costs quota only)."""
+RETRY_SAFE_ROUTES = Templates(["POST /surveys/{surveyId}/export-responses"])
+"""POST routes that are safe to repeat: a duplicate export job is harmless (it costs quota only).
 
-_RETRY_SAFE = tuple(
-    (route.split(" ", 1)[0], re.compile("^" + re.sub(r"\\{\w+\\}", "[^/]+", re.escape(route.split(" ", 1)[1])) + "/?$"))
-    for route in RETRY_SAFE_ROUTES
-)
+Matched independently of the rate-limit table, which users may edit."""
 
 RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
 
@@ -80,10 +77,7 @@ class RetryBudget:
 
 def is_idempotent(method: str, path: str) -> bool:
     """Whether repeating ``method path`` (an API path, ids filled in) cannot change the outcome."""
-    method = method.upper()
-    if method in IDEMPOTENT_METHODS:
-        return True
-    return any(method == safe_method and pattern.match(path) for safe_method, pattern in _RETRY_SAFE)
+    return method.upper() in IDEMPOTENT_METHODS or RETRY_SAFE_ROUTES.match(method, path) is not None
 
 
 def backoff(policy: RetryPolicy, retry_number: int, *, throttled: bool, rng: random.Random) -> float:

@@ -25,7 +25,7 @@ from qualtrics_async._auth import Auth, TokenUnavailable
 from qualtrics_async._config import API_PREFIX, Endpoint, RetryPolicy, Timeouts
 from qualtrics_async._decoding import Envelope, Meta, json_encoder
 from qualtrics_async._logging import logger, warn_once
-from qualtrics_async._ratelimit import RateLimiter, RateLimits
+from qualtrics_async._ratelimit import RateLimiter
 from qualtrics_async._retry import (
     RETRYABLE_STATUSES,
     Decision,
@@ -43,6 +43,7 @@ from qualtrics_async._sansio import (
     status_error,
 )
 from qualtrics_async._secret import redact
+from qualtrics_async._transport import attempt_client_timeout
 from qualtrics_async.errors import (
     APIConnectionError,
     APIStatusError,
@@ -99,7 +100,6 @@ class Session:
         http: aiohttp.ClientSession,
         endpoint: Endpoint,
         auth: Auth,
-        limits: RateLimits,
         limiter: RateLimiter | None,
         retry: RetryPolicy,
         timeouts: Timeouts,
@@ -109,12 +109,11 @@ class Session:
         self.http = http
         self.endpoint = endpoint
         self.auth = auth
-        self.limits = limits
         self.limiter = limiter
         self.retry = retry
         self.timeouts = timeouts
         self.budget = RetryBudget(retry)
-        self._attempt_timeout = self._make_timeout(timeouts.attempt)
+        self._attempt_timeout = attempt_client_timeout(timeouts, timeouts.attempt)
         self._api_root = str(endpoint.api_root)
         self._targets: dict[str, Target] = {}
         # One slot per connection of the pool: a request holding a slot never waits for a
@@ -422,19 +421,7 @@ class Session:
                 total, bounded = left, True
         if total == self.timeouts.attempt:
             return self._attempt_timeout, bounded
-        return self._make_timeout(total), bounded
-
-    def _make_timeout(self, total: float | None) -> aiohttp.ClientTimeout:
-        # sock_read only matters when it can fire before the total; leaving it out otherwise
-        # saves aiohttp two timer reschedules per response.
-        sock_read = self.timeouts.sock_read
-        keep_sock_read = total is None or sock_read < total
-        return aiohttp.ClientTimeout(
-            total=total,
-            connect=None,
-            sock_connect=self.timeouts.connect,
-            sock_read=sock_read if keep_sock_read else None,
-        )
+        return attempt_client_timeout(self.timeouts, total), bounded
 
     def _classify_exception(self, exc: aiohttp.ClientError, method: str, path: str) -> tuple[Failure, QualtricsError]:
         detail = redact(f"{type(exc).__name__}: {exc}")
@@ -463,7 +450,10 @@ class Session:
         if isinstance(exc, aiohttp.InvalidURL):
             raise ConfigurationError(f"invalid URL: {detail}", method=method, path=path) from None
         return Failure.DROPPED, APIConnectionError(
-            f"the connection failed mid-request ({detail})", method=method, path=path
+            f"the connection failed mid-request ({detail}); if this persists, check the network and any proxy "
+            "between you and Qualtrics",
+            method=method,
+            path=path,
         )
 
     @staticmethod

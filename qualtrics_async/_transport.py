@@ -19,6 +19,21 @@ def default_ssl_context() -> ssl.SSLContext:
     return context
 
 
+def attempt_client_timeout(timeouts: Timeouts, total: float | None) -> aiohttp.ClientTimeout:
+    """aiohttp's timeouts for one attempt: ``total`` bounds the headers and the body together.
+
+    ``sock_read`` is left out when it could not fire before ``total``, which saves aiohttp
+    two timer reschedules per response.
+    """
+    keep_sock_read = total is None or timeouts.sock_read < total
+    return aiohttp.ClientTimeout(
+        total=total,
+        connect=None,
+        sock_connect=timeouts.connect,
+        sock_read=timeouts.sock_read if keep_sock_read else None,
+    )
+
+
 def create_http_session(
     timeouts: Timeouts, *, pool_size: int = 100, ssl_context: ssl.SSLContext | None = None
 ) -> aiohttp.ClientSession:

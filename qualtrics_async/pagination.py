@@ -59,7 +59,8 @@ async def iter_pages(
             if next_page in seen:
                 raise PaginationError(
                     f"nextPage repeats a page already fetched ({len(seen)} pages in): the server is looping, "
-                    "stopping instead of fetching forever",
+                    "so the walk stops here; the pages so far were delivered, resume later from the last "
+                    "next_page of client.pages(), and report the requestId to Qualtrics if it recurs",
                     method="GET",
                     path=session.target(next_page).path,
                     request_id=request_id,

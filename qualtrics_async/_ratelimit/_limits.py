@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from qualtrics_async._config import API_PREFIX as _API_PREFIX
@@ -44,6 +44,36 @@ def normalize_path(path: str) -> str:
     return "/" + "/".join(_split(path))
 
 
+class Templates:
+    """Matches concrete requests (``GET /surveys/SV_1``) to ``"METHOD /path/{template}"`` keys.
+
+    A literal segment beats a placeholder at the same place, so
+    ``/directories/{d}/contacts/optedOutContacts`` wins over ``/directories/{d}/contacts/{c}``.
+    """
+
+    __slots__ = ("_by_shape", "match")
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        # (method, segment count) -> templates, most specific first.
+        shapes: dict[tuple[str, int], list[tuple[str, tuple[str, ...]]]] = {}
+        for key in keys:
+            method, template = key.split(" ", 1)
+            segs = _split(template)
+            shapes.setdefault((method, len(segs)), []).append((key, segs))
+        for candidates in shapes.values():
+            candidates.sort(key=lambda item: tuple(not s.startswith("{") for s in item[1]), reverse=True)
+        self._by_shape = shapes
+        self.match = functools.lru_cache(maxsize=4096)(self._match)
+
+    def _match(self, method: str, path: str) -> str | None:
+        """The key ``method path`` falls under, or ``None``."""
+        segs = _split(normalize_path(path))
+        for key, template in self._by_shape.get((method.upper(), len(segs)), ()):
+            if all(t.startswith("{") or t == s for t, s in zip(template, segs, strict=True)):
+                return key
+        return None
+
+
 class RateLimits:
     """Requests-per-minute limits: one brand-wide ceiling plus per-endpoint rows.
 
@@ -61,7 +91,7 @@ class RateLimits:
     have confirmed differently for your brand.
     """
 
-    __slots__ = ("_brand", "_by_shape", "_rows", "_window", "route")
+    __slots__ = ("_brand", "_rows", "_templates", "_window")
 
     def __init__(
         self,
@@ -90,16 +120,7 @@ class RateLimits:
         self._brand = None if brand_per_minute is None else float(brand_per_minute)
         self._rows = rows
         self._window = float(window_seconds)
-        # (method, segment count) -> templates, most specific first.
-        shapes: dict[tuple[str, int], list[tuple[str, tuple[str, ...]]]] = {}
-        for key in rows:
-            method, template = key.split(" ", 1)
-            segs = _split(template)
-            shapes.setdefault((method, len(segs)), []).append((key, segs))
-        for candidates in shapes.values():
-            candidates.sort(key=lambda item: tuple(not s.startswith("{") for s in item[1]), reverse=True)
-        self._by_shape = shapes
-        self.route = functools.lru_cache(maxsize=4096)(self._route)
+        self._templates = Templates(rows)
 
     @classmethod
     def unlimited(cls) -> RateLimits:
@@ -133,8 +154,12 @@ class RateLimits:
 
     @property
     def endpoints(self) -> Mapping[str, float]:
-        """A read-only view of the per-endpoint rows, keyed ``"METHOD /template"``."""
+        """A copy of the per-endpoint rows, keyed ``"METHOD /template"``."""
         return dict(self._rows)
+
+    def per_minute(self, key: str) -> float | None:
+        """The limit of one row (``"METHOD /template"``), or ``None`` when there is no such row."""
+        return self._rows.get(key)
 
     def __iter__(self) -> Iterator[tuple[str, float]]:
         return iter(self._rows.items())
@@ -142,13 +167,10 @@ class RateLimits:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def _route(self, method: str, path: str) -> Route:
-        method = method.upper()
-        segs = _split(normalize_path(path))
-        for key, template in self._by_shape.get((method, len(segs)), ()):
-            if all(t.startswith("{") or t == s for t, s in zip(template, segs, strict=True)):
-                return Route(key, self._rows[key])
-        return Route(None, None)
+    def route(self, method: str, path: str) -> Route:
+        """The row a concrete request (``GET /surveys/SV_1/...``) falls under."""
+        key = self._templates.match(method, path)
+        return Route(None, None) if key is None else Route(key, self._rows[key])
 
     def __repr__(self) -> str:
         return (

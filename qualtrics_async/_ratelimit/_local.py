@@ -123,7 +123,7 @@ class LocalRateLimiter:
     def _state(self, key: str) -> _KeyState:
         state = self._states.get(key)
         if state is None:
-            per_minute = self._limits.brand_per_minute if key == BRAND_KEY else self._limits.endpoints.get(key)
+            per_minute = self._limits.brand_per_minute if key == BRAND_KEY else self._limits.per_minute(key)
             assert per_minute is not None, key
             window = self._limits.window_seconds
             interval = window / (per_minute * self._utilization)
