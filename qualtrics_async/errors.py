@@ -22,7 +22,12 @@ Every error raised by the client derives from :class:`QualtricsError`::
     ├── ResponseDecodeError           the body is not the JSON envelope it should be
     │   └── ResponseValidationError   JSON, but of the wrong shape for the typed model
     ├── PaginationError               a ``nextPage`` that repeats
-    └── UnsafeURLError                a URL on another origin (would leak the token)
+    ├── UnsafeURLError                a URL on another origin (would leak the token)
+    └── ExportError                   a response export did not produce a whole file
+        ├── ExportFailedError         Qualtrics reported the job ``failed``
+        ├── ExportTimeoutError        the job did not finish before the caller's deadline
+        ├── ExportExpiredError        the progress id or file id is no longer known (404)
+        └── ExportCorruptError        the file is not whole (size, ZIP structure or CRC)
 
 Errors carry the HTTP method and API path, the Qualtrics ``requestId`` when there is
 one, the number of attempts and the elapsed time. They never carry credentials.
@@ -41,6 +46,11 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
+    "ExportCorruptError",
+    "ExportError",
+    "ExportExpiredError",
+    "ExportFailedError",
+    "ExportTimeoutError",
     "NotFoundError",
     "PaginationError",
     "PayloadTooLargeError",
@@ -249,6 +259,60 @@ class PaginationError(QualtricsError):
 class UnsafeURLError(QualtricsError):
     """A URL (a ``nextPage``, or an absolute URL passed to ``request``) points to another
     origin or outside ``/API/v3``; sending the token there would leak it."""
+
+
+class ExportError(QualtricsError):
+    """A response export (or its download) did not produce a whole file.
+
+    Attributes:
+        survey_id: the survey being exported, when known.
+        progress_id: the export job's ``progressId``; keep it to resume polling later.
+        file_id: the ``fileId`` of the finished export, when there is one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        survey_id: str | None = None,
+        progress_id: str | None = None,
+        file_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.survey_id = survey_id
+        self.progress_id = progress_id
+        self.file_id = file_id
+
+
+class ExportFailedError(ExportError):
+    """Qualtrics reported the export job as ``failed``; no further polling is done.
+
+    Attributes:
+        error_code, error_message: the job's ``error`` object, when it carried one.
+    """
+
+    def __init__(
+        self, message: str, *, error_code: str | None = None, error_message: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.error_code = error_code
+        self.error_message = error_message
+
+
+class ExportTimeoutError(ExportError):
+    """The export job did not finish before the caller's deadline. It may still finish:
+    resume polling with ``ExportJob.from_state(...)`` or ``client.responses.resume_export(...)``."""
+
+
+class ExportExpiredError(ExportError):
+    """The progress id or file id is unknown to Qualtrics (404): files expire a week after
+    the export finished. Start a new export."""
+
+
+class ExportCorruptError(ExportError):
+    """The exported file is not whole: its size differs from ``Content-Length``, or its ZIP
+    structure or CRC-32 check failed. The partial file never takes the final name."""
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

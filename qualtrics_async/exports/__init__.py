@@ -1,0 +1,1 @@
+"""Response exports: start a job, poll it, download or stream its file."""
