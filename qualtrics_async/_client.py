@@ -26,6 +26,7 @@ from qualtrics_async._transport import attempt_client_timeout, create_http_sessi
 from qualtrics_async.errors import ClientClosedError, ConfigurationError
 from qualtrics_async.models.common import WhoAmI
 from qualtrics_async.pagination import Page, iter_items, iter_pages
+from qualtrics_async.resources.responses import Responses
 from qualtrics_async.resources.surveys import Surveys
 
 
@@ -267,3 +268,8 @@ class QualtricsClient:
     def surveys(self) -> Surveys:
         """Surveys: ``list()`` and ``get(survey_id)``."""
         return Surveys(self)
+
+    @functools.cached_property
+    def responses(self) -> Responses:
+        """Responses: ``export``, ``stream``, ``export_many``, ``export_incremental``, jobs."""
+        return Responses(self)

@@ -80,6 +80,7 @@ class Answer:
     result: Any
     meta: Meta | None
     status: int
+    headers: CIMultiDictProxy[str] | None = None
 
 
 class _BadBody(Exception):
@@ -213,13 +214,17 @@ class Session:
         timeout: float | None = None,
         attempt_timeout: float | None,
         content_type: str = "application/json",
+        extra_headers: Callable[[], Mapping[str, str]] | None = None,
+        no_deadline: bool = False,
     ) -> T:
         """Run the attempt loop; ``on_success`` consumes a 2xx response (read JSON, stream a file).
 
         The call deadline is enforced without a cancel scope on the hot path (a scope costs
         more than the rest of the pipeline): each attempt's aiohttp total timeout is cut to
         the time left, waits for the limiter, a connection slot or a token are bounded, and
-        no backoff sleeps past it.
+        no backoff sleeps past it. ``no_deadline`` lifts it (a long download, bounded by
+        ``sock_read`` silence instead); ``extra_headers`` is called before each attempt (a
+        resumed download asks for the bytes it still lacks).
         """
         if self.closed or self.http.closed:
             raise ClientClosedError(
@@ -228,7 +233,7 @@ class Session:
                 path=target.path,
             )
         safe_to_repeat = is_idempotent(method, target.path) if idempotent is None else idempotent
-        deadline = timeout if timeout is not None else self.timeouts.call
+        deadline = None if no_deadline else timeout if timeout is not None else self.timeouts.call
         loop = asyncio.get_running_loop()
         started = loop.time()  # the monotonic clock, like time.monotonic()
         deadline_at = None if deadline is None else started + deadline
@@ -259,6 +264,8 @@ class Session:
                             attempt_timeout, deadline_at, loop
                         )
                     headers = {header[0]: header[1]}
+                    if extra_headers is not None:
+                        headers.update(extra_headers())
                     if body is not None:
                         headers["Content-Type"] = content_type
                     async with self.http.request(
@@ -486,7 +493,7 @@ class Session:
         call: CallInfo,
     ) -> Answer:
         if status == 204 or (not raw and not expect_result):
-            return Answer(None, None, status)
+            return Answer(None, None, status, headers)
         try:
             envelope = decoder.decode(raw)
         except msgspec.ValidationError as exc:
@@ -510,8 +517,8 @@ class Session:
             if expect_result:
                 message = f"HTTP {status} answer has no 'result' (meta.httpStatus {meta.httpStatus!r})"
                 raise _BadBody(protocol_error(message, status, call, meta.requestId), False)
-            return Answer(None, meta, status)
-        return Answer(envelope.result, meta, status)
+            return Answer(None, meta, status, headers)
+        return Answer(envelope.result, meta, status, headers)
 
 
 def _has_dot_segment(path: str) -> bool:

@@ -302,7 +302,13 @@ class ExportFailedError(ExportError):
 
 class ExportTimeoutError(ExportError):
     """The export job did not finish before the caller's deadline. It may still finish:
-    resume polling with ``ExportJob.from_state(...)`` or ``client.responses.resume_export(...)``."""
+    resume polling with ``client.responses.resume_export(error.state)``.
+
+    Attributes:
+        state: the job's :class:`~qualtrics_async.exports.ExportState` (serialisable).
+    """
+
+    state: Any = None
 
 
 class ExportExpiredError(ExportError):

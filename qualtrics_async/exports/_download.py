@@ -1,0 +1,267 @@
+"""Streaming an export file: every byte delivered once, in order, across dropped connections.
+
+A :class:`Transfer` is the ``on_success`` of one GET through the request pipeline (so the
+download is rate-limited, authenticated and retried like any call). When the connection
+drops mid-body the pipeline retries the GET; the transfer then asks for the bytes it still
+lacks (``Range`` + ``If-Range``) or, when the server ignores ranges, skips the bytes it
+already delivered, after checking that the file is the same one (length and validator).
+
+:func:`download_to_file` writes those bytes to ``dest + ".part"`` (mode 0600), verifies
+the size and, for a ZIP, its structure and every CRC, fsyncs, and only then renames the
+file to ``dest``. Any failure or cancellation removes the ``.part`` file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import re
+import zipfile
+import zlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import IO, Any
+
+import aiohttp
+import anyio
+
+from qualtrics_async._sansio import CallInfo
+from qualtrics_async._session import Session, Target
+from qualtrics_async.errors import APIConnectionError, ConfigurationError, ExportCorruptError
+
+CHUNK_SIZE = 1 << 18  # bytes read from the socket per step
+FLUSH_SIZE = 1 << 20  # bytes buffered before a write to disk (in a worker thread)
+MAX_RESUMES = 20  # resumptions after a drop, beyond the pipeline's own retries, while bytes keep coming
+ZIP_MAGIC = b"PK\x03\x04"
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+Sink = Callable[[bytes], Awaitable[None]]
+ByteProgress = Callable[[int, int | None], Any]
+
+
+class Transfer:
+    """The state of one file's download across attempts.
+
+    Attributes:
+        offset: bytes delivered to the sink so far.
+        total: the file's size, once the server said (``Content-Length`` / ``Content-Range``).
+        head: the first bytes of the file (to tell a ZIP from a raw file).
+    """
+
+    def __init__(self, sink: Sink, *, progress: ByteProgress | None = None, what: str = "the export file") -> None:
+        self.sink = sink
+        self.progress = progress
+        self.what = what
+        self.offset = 0
+        self.total: int | None = None
+        self.head = b""
+        self.content_type: str | None = None
+        self._validator: str | None = None
+        self._ranges = False
+
+    def request_headers(self) -> dict[str, str]:
+        """Headers for the next attempt: a range request once bytes have been delivered."""
+        headers = {"Accept": "*/*", "Accept-Encoding": "identity"}  # offsets must count file bytes
+        if self.offset and self._ranges:
+            headers["Range"] = f"bytes={self.offset}-"
+            if self._validator is not None:
+                headers["If-Range"] = self._validator
+        return headers
+
+    async def receive(self, resp: aiohttp.ClientResponse, call: CallInfo) -> None:
+        """Deliver the body of one 2xx answer to the sink (``on_success`` of the GET)."""
+        skip = self._accept(resp)
+        async for chunk in resp.content.iter_chunked(CHUNK_SIZE):
+            if skip:
+                if len(chunk) <= skip:
+                    skip -= len(chunk)
+                    continue
+                chunk, skip = chunk[skip:], 0
+            if len(self.head) < 4:
+                self.head += chunk[: 4 - len(self.head)]
+            await self.sink(chunk)
+            self.offset += len(chunk)
+            if self.progress is not None:
+                await _maybe_await(self.progress(self.offset, self.total))
+        if skip or (self.total is not None and self.offset < self.total):
+            # The body ended early without aiohttp noticing (no Content-Length): a dropped
+            # connection, which the pipeline retries like any other.
+            raise aiohttp.ClientPayloadError(f"{self.what} ended at byte {self.offset} of {self.total}")
+        if self.total is not None and self.offset > self.total:
+            raise ExportCorruptError(f"{self.what} is longer ({self.offset} bytes) than announced ({self.total})")
+
+    def _accept(self, resp: aiohttp.ClientResponse) -> int:
+        """Check an answer against what was asked and seen; return how many bytes to skip."""
+        headers = resp.headers
+        validator = headers.get("ETag") or headers.get("Last-Modified")
+        if validator is not None and validator.startswith("W/"):
+            validator = None  # a weak validator cannot vouch for byte ranges
+        if resp.status == 206:
+            found = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
+            if found is None or int(found.group(1)) != self.offset:
+                raise ExportCorruptError(
+                    f"the server answered a resumed download of {self.what} with the wrong range "
+                    f"({headers.get('Content-Range')!r}, expected bytes from {self.offset})"
+                )
+            total = None if found.group(3) == "*" else int(found.group(3))
+            if self.total is not None and total is not None and total != self.total:
+                raise ExportCorruptError(f"{self.what} changed size between attempts ({self.total} -> {total} bytes)")
+            return 0
+        length = resp.content_length
+        if self.offset == 0:
+            self.total = length
+            self._validator = validator
+            self._ranges = headers.get("Accept-Ranges", "").strip().lower() == "bytes"
+            self.content_type = headers.get("Content-Type")
+            return 0
+        # A full answer to a resumed download: the server ignored the range (or If-Range
+        # did not match). Skipping what was delivered is right only if it is the same file.
+        if (self.total is not None and length is not None and length != self.total) or (
+            self._validator is not None and validator is not None and validator != self._validator
+        ):
+            raise ExportCorruptError(f"{self.what} changed between attempts; download it again from the start")
+        return self.offset
+
+
+async def fetch(session: Session, target: Target, transfer: Transfer) -> None:
+    """GET ``target`` into ``transfer``, resuming after drops while bytes keep arriving.
+
+    The pipeline retries a failed attempt up to ``RetryPolicy.max_attempts``; a download
+    that made progress before failing gets further tries (up to ``MAX_RESUMES``), so a
+    long transfer over a flaky link is not abandoned after four drops.
+    """
+    resumes = 0
+    while True:
+        before = transfer.offset
+        try:
+            await session.send(
+                "GET",
+                target,
+                body=None,
+                on_success=transfer.receive,
+                idempotent=True,
+                attempt_timeout=None,  # a big file takes long; Timeouts.sock_read bounds silence
+                no_deadline=True,
+                extra_headers=transfer.request_headers,
+            )
+            return
+        except APIConnectionError:
+            if transfer.offset > before and resumes < MAX_RESUMES:
+                resumes += 1
+                continue
+            raise
+
+
+class _FileWriter:
+    """Buffers chunks and writes them to disk from a worker thread, ``FLUSH_SIZE`` at a time."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file
+        self._buffer = bytearray()
+
+    async def write(self, chunk: bytes) -> None:
+        self._buffer += chunk
+        if len(self._buffer) >= FLUSH_SIZE:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self._buffer:
+            data, self._buffer = self._buffer, bytearray()
+            await anyio.to_thread.run_sync(self._file.write, data)
+
+
+def part_path(dest: Path) -> Path:
+    """Where a download to ``dest`` is written until it is whole."""
+    return dest.with_name(dest.name + ".part")
+
+
+def check_destination(dest: str | os.PathLike[str]) -> Path:
+    """``dest`` as a Path, refused early when its folder is missing or it is a folder."""
+    path = Path(os.fspath(dest))
+    if path.is_dir():
+        raise ConfigurationError(f"destination {str(path)!r} is a folder; pass a file path such as 'out/survey.zip'")
+    if not path.parent.is_dir():
+        raise ConfigurationError(f"the folder of {str(path)!r} does not exist; create it first")
+    return path
+
+
+def open_private(path: Path) -> IO[bytes]:
+    """Open ``path`` for writing, truncated, readable by the owner only (exports hold personal data)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+    with contextlib.suppress(AttributeError, OSError):  # platforms without fchmod
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_TRUNC
+    return os.fdopen(fd, "wb", buffering=0)
+
+
+async def download_to_file(
+    session: Session,
+    target: Target,
+    dest: Path,
+    *,
+    progress: ByteProgress | None = None,
+    what: str = "the export file",
+) -> tuple[int, bool]:
+    """Download ``target`` to ``dest`` atomically; return (size in bytes, whether it is a ZIP).
+
+    Raises:
+        ExportCorruptError: the size or the ZIP check failed; ``dest`` was not touched.
+    """
+    part = part_path(dest)
+    file = open_private(part)
+    try:
+        writer = _FileWriter(file)
+        transfer = Transfer(writer.write, progress=progress, what=what)
+        await fetch(session, target, transfer)
+        await writer.flush()
+        is_zip = transfer.head == ZIP_MAGIC
+        await anyio.to_thread.run_sync(_finish, file, part, is_zip, what)
+        file.close()
+        os.replace(part, dest)
+        _fsync_dir(dest.parent)
+        return transfer.offset, is_zip
+    except BaseException:
+        file.close()
+        part.unlink(missing_ok=True)
+        raise
+
+
+def _finish(file: IO[bytes], part: Path, is_zip: bool, what: str) -> None:
+    """Flush to disk, then check the ZIP structure and CRCs (in a worker thread)."""
+    file.flush()
+    os.fsync(file.fileno())
+    if is_zip:
+        verify_zip(part, what)
+
+
+def verify_zip(path: Path, what: str = "the export file") -> None:
+    """Read the central directory and check every member's CRC-32."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
+        raise ExportCorruptError(f"{what} is not a whole ZIP archive ({exc})") from None
+    if bad is not None:
+        raise ExportCorruptError(f"{what} is corrupt: member {bad!r} fails its CRC-32 check")
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+async def _maybe_await(value: Any) -> None:
+    if inspect.isawaitable(value):
+        await value
+
+
+__all__ = ["Transfer", "check_destination", "download_to_file", "fetch", "open_private", "part_path", "verify_zip"]

@@ -1,0 +1,390 @@
+"""``client.responses``: survey responses — exports to disk, streamed records, many surveys at once."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import math
+import os
+import time
+from collections.abc import AsyncGenerator, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Unpack
+
+import anyio
+import msgspec
+
+from qualtrics_async._decoding import envelope_decoder
+from qualtrics_async._logging import logger
+from qualtrics_async._sansio import build_path
+from qualtrics_async.errors import (
+    ConfigurationError,
+    ExportExpiredError,
+    ExportFailedError,
+    QualtricsError,
+)
+from qualtrics_async.exports._download import check_destination, part_path
+from qualtrics_async.exports._extract import extract_single_member, member_name
+from qualtrics_async.exports._incremental import SyncResult, export_incremental
+from qualtrics_async.exports._job import (
+    ExportFailure,
+    ExportJob,
+    ExportResult,
+    ExportState,
+    ProgressCallback,
+)
+from qualtrics_async.exports._options import STREAMABLE_FORMATS, ExportFormat, ExportOptions, export_body
+from qualtrics_async.resources._base import Resource
+
+
+class _Started(msgspec.Struct):
+    """``result`` of ``POST /surveys/{surveyId}/export-responses``."""
+
+    progressId: str
+    percentComplete: float = 0.0
+    status: str = "inProgress"
+    continuationToken: str | None = None
+
+
+class Responses(Resource):
+    """Survey responses: export them to files, or stream them as records.
+
+    Example::
+
+        result = await client.responses.export("SV_123", "out/SV_123.zip", format="csv")
+        async for record in client.responses.stream("SV_123", format="ndjson"):
+            print(record["responseId"])
+    """
+
+    __slots__ = ()
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def start_export(
+        self, survey_id: str, *, format: ExportFormat = "csv", **options: Unpack[ExportOptions]
+    ) -> ExportJob:
+        """Start an export job (``POST /surveys/{surveyId}/export-responses``).
+
+        Every option of qualtrics-api.md §6.2 is a keyword (see :class:`ExportOptions`);
+        invalid values and combinations raise before any request.
+
+        Raises:
+            ConfigurationError: a bad option (the message names it).
+            NotFoundError: no such survey.
+        """
+        body = export_body(format, options)
+        session = self._client._open_session
+        path = build_path("/surveys/{surveyId}/export-responses", surveyId=survey_id)
+        answer = await session.call("POST", path, json=body, decoder=envelope_decoder(_Started))
+        started: _Started = answer.result
+        state = ExportState(
+            survey_id=survey_id,
+            progress_id=started.progressId,
+            format=format,
+            compress=bool(body.get("compress", True)),
+            status=started.status,
+            percent_complete=started.percentComplete,
+            continuation_token=started.continuationToken,
+            request_id=answer.meta.requestId if answer.meta else None,
+            started_at=time.time(),
+            server_started_at=_server_time(answer.headers.get("Date") if answer.headers else None),
+            options=body,
+        )
+        logger.debug("export %s of survey %s started", state.progress_id, survey_id)
+        return ExportJob(session, state)
+
+    def resume_export(self, state: ExportState | bytes | str) -> ExportJob:
+        """A handle on a job started earlier (maybe by another process), from its saved state.
+
+        Example::
+
+            saved = job.state.to_json()          # in the worker that started it
+            job = client.responses.resume_export(saved)   # anywhere later
+            await job.wait()
+        """
+        if not isinstance(state, ExportState):
+            state = ExportState.from_json(state)
+        return ExportJob(self._client._open_session, state)
+
+    # -- one call ----------------------------------------------------------------------------
+
+    async def export(
+        self,
+        survey_id: str,
+        dest: str | os.PathLike[str],
+        *,
+        format: ExportFormat = "csv",
+        extract: bool = False,
+        progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+        restarts: int = 1,
+        **options: Unpack[ExportOptions],
+    ) -> ExportResult:
+        """Export a survey's responses to a file: start, wait, download.
+
+        Args:
+            survey_id: the survey (``SV_...``).
+            dest: the file to write (its folder must exist). With ``extract=True``: a folder
+                to unzip into (the file is named after the survey, made safe), or a file
+                path for the extracted data.
+            format: ``csv``, ``tsv``, ``json``, ``ndjson``, ``spss`` or ``xml``.
+            extract: unzip the archive (path traversal and unsafe names are neutralised).
+            progress: called with :class:`ExportProgress` while exporting and downloading.
+            timeout: the most seconds to wait for Qualtrics to build the file.
+            restarts: how many times to start the export again after it failed or its
+                file expired before it could be downloaded.
+            **options: export options (:class:`ExportOptions`).
+
+        Raises:
+            ExportFailedError, ExportTimeoutError, ExportExpiredError, ExportCorruptError,
+            ConfigurationError, and the API errors of :mod:`qualtrics_async.errors`.
+        """
+        export_body(format, options)  # refuse bad options before touching the disk
+        if restarts < 0:
+            raise ConfigurationError(f"restarts must be >= 0, got {restarts!r}")
+        folder, target = _extract_destination(dest) if extract else (None, check_destination(dest))
+        started = time.monotonic()
+        for attempt in range(restarts + 1):
+            try:
+                job = await self.start_export(survey_id, format=format, **options)
+                await job.wait(progress=progress, timeout=timeout)
+                if folder is None:
+                    assert target is not None
+                    result = await job.download(target, progress=progress)
+                else:
+                    result = await self._download_and_extract(job, folder, target, progress)
+                return _with_elapsed(result, time.monotonic() - started)
+            except (ExportFailedError, ExportExpiredError) as exc:
+                if attempt >= restarts:
+                    raise
+                logger.warning("%s; starting the export again (%d of %d)", exc, attempt + 1, restarts)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _download_and_extract(
+        self, job: ExportJob, folder: Path, target: Path | None, progress: ProgressCallback | None
+    ) -> ExportResult:
+        archive = folder / f".{job.survey_id}.{job.file_id}.download"
+        try:
+            downloaded = await job.download(archive, progress=progress)
+            fallback = f"{job.survey_id}.{_extension(job.format, compress=False)}"
+            if downloaded.compressed:
+                name = await anyio.to_thread.run_sync(member_name, archive)
+                path = await anyio.to_thread.run_sync(
+                    lambda: extract_single_member(archive, folder, fallback=fallback, target=target)
+                )
+            else:  # Qualtrics sent the raw file (compress=False): it only needs its name
+                name = None
+                path = target if target is not None else folder / fallback
+                os.replace(archive, path)
+        finally:
+            archive.unlink(missing_ok=True)
+            part_path(archive).unlink(missing_ok=True)
+        return ExportResult(
+            survey_id=downloaded.survey_id,
+            path=path,
+            size=downloaded.size,
+            format=downloaded.format,
+            file_id=downloaded.file_id,
+            progress_id=downloaded.progress_id,
+            continuation_token=downloaded.continuation_token,
+            elapsed=downloaded.elapsed,
+            compressed=downloaded.compressed,
+            member_name=name,
+            server_started_at=downloaded.server_started_at,
+        )
+
+    # -- records -----------------------------------------------------------------------------
+
+    async def stream(
+        self,
+        survey_id: str,
+        *,
+        format: ExportFormat = "ndjson",
+        type: Any = None,
+        progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+        **options: Unpack[ExportOptions],
+    ) -> AsyncGenerator[Any, None]:
+        """Yield a survey's responses as records, decoded while the export file downloads.
+
+        ``ndjson`` and ``json`` yield the response objects (``responseId``, ``values``,
+        ``labels``, ...); ``csv``/``tsv`` yield one dict per row keyed by the first header
+        row (the label and import-id rows are read, not yielded). Pass a msgspec Struct
+        (or any type msgspec can convert to) as ``type`` for typed records. Memory holds a
+        few chunks and one record, whatever the file's size.
+
+        Raises:
+            ConfigurationError: a format that cannot be streamed (spss, xml) or a bad option.
+        """
+        if format not in STREAMABLE_FORMATS:
+            raise ConfigurationError(
+                f"format={format!r} cannot be streamed as records; use one of {', '.join(STREAMABLE_FORMATS)}, "
+                "or export() it to a file"
+            )
+        export_body(format, options)
+        job = await self.start_export(survey_id, format=format, **options)
+        await job.wait(progress=progress, timeout=timeout)
+        records = job.records(type=type)
+        try:
+            async for record in records:
+                yield record
+        finally:
+            await records.aclose()
+
+    # -- incremental -------------------------------------------------------------------------
+
+    async def export_incremental(
+        self,
+        survey_id: str,
+        dest_dir: str | os.PathLike[str],
+        *,
+        state_file: str | os.PathLike[str] | None = None,
+        format: ExportFormat = "csv",
+        since: datetime | str | None = None,
+        progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+        overlap: float = 60.0,
+        **options: Unpack[ExportOptions],
+    ) -> SyncResult:
+        """Export only the responses recorded or changed since the last run.
+
+        The first run exports everything (or from ``since``) and saves a continuation
+        token in ``state_file`` (default ``dest_dir/{survey_id}.sync.json``); each later
+        run exports what is new into ``dest_dir/{survey_id}-{run}-{mode}.zip``. An expired
+        or refused token falls back to a date window with an ``overlap`` (reported as
+        ``may_repeat``), so no row is skipped. The state is saved only once the file is
+        whole, so a failed run is repeated by the next.
+
+        Example::
+
+            run = await client.responses.export_incremental("SV_123", "exports/")
+            print(run.mode, run.export.path)
+        """
+        return await export_incremental(
+            self,
+            survey_id,
+            dest_dir,
+            state_file=state_file,
+            format=format,
+            since=since,
+            progress=progress,
+            timeout=timeout,
+            overlap=overlap,
+            **options,
+        )
+
+    # -- many surveys ------------------------------------------------------------------------
+
+    async def export_many(
+        self,
+        survey_ids: Iterable[str],
+        dest_dir: str | os.PathLike[str],
+        *,
+        format: ExportFormat = "csv",
+        concurrency: int = 8,
+        extract: bool = False,
+        progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+        **options: Unpack[ExportOptions],
+    ) -> AsyncGenerator[ExportResult | ExportFailure, None]:
+        """Export many surveys concurrently; yield each outcome as it completes.
+
+        Each survey is written to ``dest_dir/{survey_id}.zip`` (or ``.{format}`` with
+        ``compress=False``; with ``extract=True`` the unzipped ``{survey_id}.{format}``).
+        At most ``concurrency`` exports run at once, and the client's rate limiter paces
+        their requests. A survey that fails is yielded as an :class:`ExportFailure` value;
+        the others go on.
+
+        Example::
+
+            async for outcome in client.responses.export_many(ids, "out", concurrency=8):
+                if outcome.ok:
+                    print(outcome.survey_id, outcome.path, outcome.size)
+                else:
+                    print(outcome.survey_id, "failed:", outcome.error)
+        """
+        export_body(format, options)
+        if concurrency < 1:
+            raise ConfigurationError(f"concurrency must be at least 1, got {concurrency!r}")
+        ids = list(survey_ids)
+        duplicates = sorted({sid for sid in ids if ids.count(sid) > 1}) if len(set(ids)) != len(ids) else []
+        if duplicates:
+            raise ConfigurationError(f"survey ids listed more than once: {duplicates}; each is exported once")
+        folder = Path(os.fspath(dest_dir))
+        if not await anyio.Path(folder).is_dir():
+            raise ConfigurationError(f"dest_dir {str(folder)!r} is not an existing folder; create it first")
+        compress = options.get("compress", True)
+        limiter = anyio.CapacityLimiter(concurrency)
+        send, receive = anyio.create_memory_object_stream[ExportResult | ExportFailure](max_buffer_size=math.inf)
+
+        async def export_one(survey_id: str) -> None:
+            async with limiter:
+                outcome: ExportResult | ExportFailure
+                try:
+                    if extract:
+                        dest = folder / f"{survey_id}.{_extension(format, compress=False)}"
+                    else:
+                        dest = folder / f"{survey_id}.{_extension(format, compress=compress)}"
+                    outcome = await self.export(
+                        survey_id, dest, format=format, extract=extract, progress=progress, timeout=timeout, **options
+                    )
+                except QualtricsError as exc:
+                    outcome = ExportFailure(survey_id, exc)
+                except OSError as exc:  # disk full, permissions: this survey fails, the others go on
+                    outcome = ExportFailure(survey_id, QualtricsError(f"could not write the export file: {exc}"))
+            await send.send(outcome)
+
+        async def run_all() -> None:
+            async with send, anyio.create_task_group() as group:
+                for survey_id in ids:
+                    group.start_soon(export_one, survey_id)
+
+        runner = asyncio.create_task(run_all())
+        try:
+            async with receive:
+                async for outcome in receive:
+                    yield outcome
+            await runner
+        finally:
+            if not runner.done():
+                runner.cancel()
+                await asyncio.gather(runner, return_exceptions=True)
+
+
+def _extract_destination(dest: str | os.PathLike[str]) -> tuple[Path, Path | None]:
+    """(folder, exact target or None) for ``extract=True``."""
+    path = Path(os.fspath(dest))
+    if path.is_dir():
+        return path, None
+    if not path.parent.is_dir():
+        raise ConfigurationError(f"the folder of {str(path)!r} does not exist; create it first")
+    return path.parent, path
+
+
+def _extension(format: str, *, compress: bool) -> str:
+    if compress:
+        return "zip"
+    return {"spss": "sav"}.get(format, format)
+
+
+def _with_elapsed(result: ExportResult, elapsed: float) -> ExportResult:
+    from dataclasses import replace
+
+    return replace(result, elapsed=elapsed)
+
+
+def _server_time(date_header: str | None) -> str | None:
+    """The server's clock from an HTTP ``Date`` header, as ISO 8601 UTC."""
+    if not date_header:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(date_header)
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+__all__ = ["Responses"]
