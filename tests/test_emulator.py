@@ -435,10 +435,10 @@ async def test_published_table_is_enforced_for_any_route(http: aiohttp.ClientSes
     async with QualtricsEmulator(rate_limits=limits) as emu:
         url = f"{emu.api_url}/surveys/{emu.data.surveys[0]['id']}/export-responses"
         statuses = []
-        for _ in range(per_window + 1):  # not implemented yet: limited before routing all the same
+        for _ in range(per_window + 1):
             async with http.post(url, headers=auth(emu), json={"format": "csv"}) as resp:
                 statuses.append(resp.status)
-        assert statuses == [404] * per_window + [429]
+        assert statuses == [200] * per_window + [429]
         assert emu.stats.by_route[route.key or ""] == per_window + 1
         assert (await get(http, emu.api_url + "/whoami", auth(emu)))[0] == 200  # other endpoints unaffected
 

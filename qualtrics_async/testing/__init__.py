@@ -2,7 +2,9 @@
 
 ``QualtricsEmulator`` serves the Qualtrics REST API v3 over real loopback HTTP: the JSON
 envelope, API-token and OAuth client-credentials auth, offset and skipToken pagination,
-server-side rate limits from the published table, and scripted faults (5xx, 429 with any
+response exports (start, poll, download: ZIP or raw, byte ranges; generated responses,
+continuation tokens, failed/stalled jobs, broken downloads), server-side rate limits
+from the published table, and scripted faults (5xx, 429 with any
 ``Retry-After``, HTML proxy pages, dropped, truncated, dripping or hanging responses)::
 
     from qualtrics_async.testing import QualtricsEmulator
@@ -16,7 +18,16 @@ use the ``qualtrics_emulator`` fixture (registered automatically, see ``pytest_p
 Run one from a shell with ``python -m qualtrics_async.testing``.
 """
 
-from qualtrics_async.testing._emulator import EmulatorStats, QualtricsEmulator, max_in_window
+from qualtrics_async.testing._emulator import EXPORT_FILES, EmulatorStats, QualtricsEmulator, max_in_window
+from qualtrics_async.testing._exports import ExportJobInfo, ExportStats
 from qualtrics_async.testing._faults import Fault
 
-__all__ = ["EmulatorStats", "Fault", "QualtricsEmulator", "max_in_window"]
+__all__ = [
+    "EXPORT_FILES",
+    "EmulatorStats",
+    "ExportJobInfo",
+    "ExportStats",
+    "Fault",
+    "QualtricsEmulator",
+    "max_in_window",
+]

@@ -308,3 +308,44 @@ def _contact(rng: random.Random, ids: _Ids, number: int) -> Json:
         "creationDate": int(created.timestamp() * 1000),
         "lastModified": int(modified.timestamp() * 1000),
     }
+
+
+LONG_TEXT_QUESTION = "Please tell us more about your experience."
+"""Question text of the long free-text question ``extra_survey(long_text=True)`` adds."""
+
+
+def extra_survey(
+    seed: int, number: int, name: str, *, owner_id: str, brand_id: str, created: datetime, long_text: bool
+) -> tuple[Json, Json]:
+    """A survey created after construction (``QualtricsEmulator.add_survey``).
+
+    Same shapes as the seeded surveys (``GET /surveys`` element, ``GET /surveys/{id}``
+    detail), drawn from ``(seed, number)`` so it is reproducible, with the given ``name``
+    verbatim and ``created`` as creation and last-modified date. ``long_text`` appends a
+    free-text (TE) question, the one big answers go to.
+    """
+    rng = random.Random(f"extra-survey:{seed}:{number}")  # noqa: S311 - reproducible test data, not secrets
+    ids = _Ids(rng)
+    element, detail = _survey(rng, ids, number, owner_id=owner_id, brand_id=brand_id)
+    for record in (element, detail):
+        record["name"] = name
+        record["creationDate"] = iso(created)
+        record["isActive"] = True
+    element["lastModified"] = detail["lastModifiedDate"] = iso(created)
+    detail["expiration"] = {"startDate": None, "endDate": None}
+    detail["responseCounts"] = {"auditable": 0, "generated": 0, "deleted": 0}
+    if long_text:
+        questions: Json = detail["questions"]
+        number_next = len(questions) + 1
+        qid, tag = f"QID{number_next}", f"Q{number_next}"
+        questions[qid] = {
+            "questionText": LONG_TEXT_QUESTION,
+            "questionLabel": None,
+            "questionName": tag,
+            "validation": {"doesForceResponse": False},
+            "questionType": {"type": "TE", "selector": "ESTB", "subSelector": None},
+        }
+        detail["exportColumnMap"][f"{tag}_TEXT"] = {"question": qid}
+        block = next(iter(detail["blocks"].values()))
+        block["elements"].append({"type": "Question", "questionId": qid})
+    return element, detail

@@ -1,8 +1,8 @@
 """`QualtricsEmulator`: a loopback HTTP server that behaves like the Qualtrics v3 API.
 
 Behaviour comes from ``qualtrics-api.md`` (envelope §2, auth §1.4–1.5, pagination §3, rate
-limits §4, XM Directory §8), never from what a client happens to do. Every request goes
-through the same pipeline::
+limits §4, response exports §6 -- see ``_exports`` --, XM Directory §8), never from what a
+client happens to do. Every request goes through the same pipeline::
 
     authentication (/API/v3 only) -> rate limit -> injected fault -> route (+ OAuth scope) -> envelope
 
@@ -22,6 +22,7 @@ import binascii
 import contextlib
 import hashlib
 import hmac
+import inspect
 import math
 import re
 import secrets
@@ -29,8 +30,9 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, Self, TypedDict, Unpack
@@ -41,6 +43,15 @@ from multidict import MultiMapping
 from qualtrics_async._ratelimit import RateLimits
 from qualtrics_async.testing import _faults
 from qualtrics_async.testing._data import EmulatorData, Json, build_data, contact_element
+from qualtrics_async.testing._exports import (
+    DEFAULT_EXPORT_SECONDS,
+    FILE_TTL,
+    MAX_FILE_BYTES,
+    ApiError,
+    ExportEngine,
+    ExportJobInfo,
+    ExportStats,
+)
 from qualtrics_async.testing._faults import Fault, FaultTable, Reply
 from qualtrics_async.testing._server_limits import LimitMode, ServerLimiter
 
@@ -65,10 +76,18 @@ LOG_CAPACITY = 200_000
 _SCOPE_FAMILIES: dict[str, str] = {
     "/surveys": "surveys",
     "/surveys/{surveyId}": "surveys",
+    "/surveys/{surveyId}/export-responses": "survey_responses",
+    "/surveys/{surveyId}/export-responses/{exportProgressId}": "survey_responses",
+    "/surveys/{surveyId}/export-responses/{fileId}/file": "survey_responses",
     "/directories": "directories",
     "/directories/{directoryId}/contacts": "directory_contacts",
     "/directories/{directoryId}/contacts/{contactId}": "directory_contacts",
 }
+# POSTs that only read data: starting a response export needs read:survey_responses, not
+# manage: (a documented choice; the fact sheet lists the scopes, not which call needs which).
+_READING_POSTS = frozenset({"/surveys/{surveyId}/export-responses"})
+EXPORT_FILES = "/surveys/*/export-responses/*/file"
+"""Fault path pattern matching every export file download."""
 
 # Plausible Qualtrics-style codes (the real ones look like BRE_0.5, AuthZ_2.0, SURVEYS_1.2);
 # only the family/number shape is modelled, not any verified value.
@@ -110,6 +129,9 @@ class EmulatorOptions(TypedDict, total=False):
     surveys: int
     contacts: int
     oauth_scopes: Collection[str]
+    export_seconds: float
+    file_ttl: float
+    export_max_bytes: int
 
 
 @dataclass(eq=False)
@@ -169,24 +191,22 @@ def max_in_window(times: Iterable[float], window: float) -> int:
     return best
 
 
-class _ApiError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
+_ApiError = ApiError  # a 4xx answer from a route (raise it; the pipeline wraps it in the envelope)
+
+_Handler = Callable[[web.BaseRequest, dict[str, str]], "Json | Reply | Awaitable[Json | Reply]"]
+"""A route: returns the ``result`` object (wrapped in the envelope) or a whole :class:`Reply`."""
 
 
 class _Route(NamedTuple):
     method: str
     pattern: re.Pattern[str]
     template: str
-    handler: Callable[[web.BaseRequest, dict[str, str]], Json]
+    handler: _Handler
 
 
 class _Match(NamedTuple):
     template: str
-    handler: Callable[[web.BaseRequest, dict[str, str]], Json]
+    handler: _Handler
     params: dict[str, str]
 
 
@@ -273,6 +293,12 @@ class QualtricsEmulator:
         oauth_scopes: the scopes the OAuth client was granted (OAuth Client Manager). A token
             request may ask for a subset (``scope``); without one it gets all of them (an
             UNCERTAIN choice). Calls outside a token's scopes answer 403 (§1.5).
+        export_seconds: server time a response export takes, scaled by the survey's response
+            count (``export_seconds * (1 + responses / 10_000)``); 0 completes at the first
+            poll. See :meth:`set_export_duration`.
+        file_ttl: seconds an export file id (and a progress id) stays valid; default one
+            week (qualtrics-api.md §6.1).
+        export_max_bytes: exports whose uncompressed data exceeds this fail (default 1.8 GB, §6.1).
 
     Use as ``async with QualtricsEmulator() as emulator:``, or from synchronous code (or
     another event loop) with ``with QualtricsEmulator.in_thread() as emulator:``.
@@ -294,6 +320,9 @@ class QualtricsEmulator:
         surveys: int = 120,
         contacts: int = 250,
         oauth_scopes: Collection[str] = ("manage:all",),
+        export_seconds: float = DEFAULT_EXPORT_SECONDS,
+        file_ttl: float = FILE_TTL,
+        export_max_bytes: int = MAX_FILE_BYTES,
     ) -> None:
         if token_ttl <= 0:
             raise ValueError(f"token_ttl must be positive, got {token_ttl!r}")
@@ -312,6 +341,9 @@ class QualtricsEmulator:
         """Request counters and log; see :class:`EmulatorStats`."""
         self.data: EmulatorData = build_data(seed, surveys=surveys, contacts=contacts)
         """The seeded data served by the API (compare fetched results against it)."""
+        self._exports = ExportEngine(
+            self.data, seed=seed, export_seconds=export_seconds, file_ttl=file_ttl, max_file_bytes=export_max_bytes
+        )
         self._limiter = None if rate_limits is None else ServerLimiter(rate_limits, limit_mode)
         self._faults = FaultTable()
         self._tokens = _TokenStore()
@@ -349,6 +381,7 @@ class QualtricsEmulator:
         runner, self._runner = self._runner, None
         if runner is None:
             return
+        self._exports.close()
         pending = list(self._in_flight)
         for task in pending:
             task.cancel()
@@ -374,8 +407,8 @@ class QualtricsEmulator:
         """Run an emulator on its own event loop in a daemon thread.
 
         Works from synchronous code and from any async framework (the caller's loop is
-        never touched). Faults, ``expire_tokens`` and ``reset_stats`` are safe to call from
-        the caller's thread::
+        never touched). Faults, ``expire_tokens``, ``reset_stats`` and the export controls
+        (``add_responses``, ``fail_exports``, ...) are safe to call from the caller's thread::
 
             with QualtricsEmulator.in_thread(seed=3) as emulator:
                 request = urllib.request.Request(
@@ -434,6 +467,7 @@ class QualtricsEmulator:
         delay: float = 0.0,
         drop: bool = False,
         truncate: bool = False,
+        drop_after: int | None = None,
         drip: float | None = None,
         hang: bool = False,
         redirect_to: str | None = None,
@@ -461,6 +495,7 @@ class QualtricsEmulator:
             delay=delay,
             drop=drop,
             truncate=truncate,
+            drop_after=drop_after,
             drip=drip,
             hang=hang,
             redirect_to=redirect_to,
@@ -478,8 +513,108 @@ class QualtricsEmulator:
         self._tokens.expire_all()
 
     def reset_stats(self) -> None:
-        """Zero :attr:`stats` in place (references to it stay valid)."""
+        """Zero :attr:`stats` and :attr:`export_stats` in place (references to them stay valid)."""
         self.stats.reset()
+        self._exports.stats.reset()
+
+    # --- response exports (qualtrics-api.md §6; behaviour documented in ``_exports``) ---------
+
+    @property
+    def export_stats(self) -> ExportStats:
+        """Export counters: jobs started/completed/failed, files built, downloads; see :class:`ExportStats`."""
+        return self._exports.stats
+
+    @property
+    def export_jobs(self) -> list[ExportJobInfo]:
+        """A snapshot of every export job started so far, oldest first (see :class:`ExportJobInfo`)."""
+        return self._exports.jobs()
+
+    def response_count(self, survey_id: str) -> int:
+        """How many responses ``survey_id`` has now (seeded plus added). Raises ``ValueError`` if unknown."""
+        return self._exports.response_count(survey_id)
+
+    def add_responses(self, survey_id: str, n: int, *, recorded_at: datetime | None = None) -> list[str]:
+        """Record ``n`` new responses on ``survey_id`` and return their response ids.
+
+        Their ``recordedDate`` is ``recorded_at`` (timezone-aware) or now; their
+        ``lastModifiedDate`` is now (or ``recorded_at`` if later). Exports started from now
+        on include them, and so does a continuation export with a token issued before this
+        call (for incremental-sync tests). Safe to call from another thread.
+        """
+        return self._exports.add_responses(survey_id, n, recorded_at)
+
+    def modify_responses(self, survey_id: str, response_ids: Sequence[str]) -> None:
+        """Bump ``lastModifiedDate`` of existing responses to now (``ValueError`` for unknown ids).
+
+        They then appear in continuation exports (and move in ``sortByLastModifiedDate`` order).
+        """
+        self._exports.modify_responses(survey_id, response_ids)
+
+    def add_survey(self, name: str, *, responses: int = 0, answer_size: int = 0) -> str:
+        """Create a survey called ``name`` (verbatim) with ``responses`` responses; return its id.
+
+        It is listed by ``GET /surveys`` and served by ``GET /surveys/{surveyId}``. With
+        ``answer_size > 0`` it gets a free-text question whose every answer is that many
+        characters, so big exports are quick to set up: ``add_survey("Big", responses=20_000,
+        answer_size=10_000)`` exports about 200 MB of CSV. Responses are generated on the fly,
+        never stored; a built export file is cached per ``fileId``.
+        """
+        return self._exports.add_survey(name, responses, answer_size)
+
+    def fail_exports(self, survey_id: str | None = None, *, times: int = 1) -> None:
+        """Make the next ``times`` export jobs (of ``survey_id``, or of any survey) end ``failed``.
+
+        The job progresses normally until its duration is up, then reports
+        ``status: "failed"`` with an ``error`` object and no ``fileId``.
+        """
+        self._exports.queue_outcome("fail", survey_id, times)
+
+    def stall_exports(self, survey_id: str | None = None, *, times: int = 1) -> None:
+        """Make the next ``times`` export jobs never complete: ``inProgress`` forever, percent stuck."""
+        self._exports.queue_outcome("stall", survey_id, times)
+
+    def set_export_duration(self, seconds: float, survey_id: str | None = None) -> None:
+        """Set how long export jobs started from now on take, in server seconds.
+
+        With ``survey_id``, exports of that survey take exactly ``seconds``; without, this
+        replaces the ``export_seconds`` option (still scaled by response count) and clears
+        per-survey settings. 0 completes at the first poll.
+        """
+        self._exports.set_duration(seconds, survey_id)
+
+    def expire_export_files(self) -> None:
+        """Expire every export file built so far: their ``fileId`` downloads now answer 404."""
+        self._exports.expire_files()
+
+    def expire_export_jobs(self) -> None:
+        """Expire every export job started so far: polling their ``progressId`` now answers 404."""
+        self._exports.expire_jobs()
+
+    def expire_continuation_tokens(self) -> None:
+        """Expire every continuation token issued so far: exports sending one answer 400."""
+        self._exports.expire_tokens()
+
+    def drop_download(self, after_bytes: int, *, times: int = 1) -> Fault:
+        """The next ``times`` export file downloads send the headers (full ``Content-Length``),
+        ``after_bytes`` body bytes, then close the connection.
+
+        Same as ``inject("GET", EXPORT_FILES, drop_after=after_bytes, times=times)``; the
+        returned :class:`Fault` counts what fired. It also applies to ``Range`` requests (the
+        count is then from the start of the range).
+        """
+        return self.inject("GET", EXPORT_FILES, drop_after=after_bytes, times=times)
+
+    def corrupt_download(self, *, times: int = 1) -> None:
+        """The next ``times`` export file downloads serve the file with one byte flipped.
+
+        Same length, same headers. For a ZIP the flipped byte is in the member's data, which
+        still inflates, so only the CRC-32 check fails (``ZipFile.testzip()`` names the member).
+        """
+        self._exports.corrupt_next(times)
+
+    def ignore_range(self, *, times: int = 1) -> None:
+        """The next ``times`` export file downloads that send ``Range`` get the whole file (200)."""
+        self._exports.ignore_next_range(times)
 
     # --- request pipeline --------------------------------------------------------------------
 
@@ -530,7 +665,7 @@ class QualtricsEmulator:
         fault = self._faults.take(method, path)
         if fault is None:
             reply = await self._answer(request, path, is_api, match)
-            return _faults.respond(reply), reply.status
+            return await _faults.send(request, reply), reply.status
         self.stats.faults_fired += 1
         return await self._apply_fault(fault, request, path, is_api, match)
 
@@ -556,11 +691,11 @@ class QualtricsEmulator:
         reply.headers.update(fault.headers or {})
         if fault.retry_after is not None:
             reply.headers["Retry-After"] = fault.retry_after
-        if fault.truncate:
-            return await _faults.truncate(request, reply), reply.status
+        if fault.truncate or fault.drop_after is not None:
+            return await _faults.truncate(request, reply, fault.drop_after), reply.status
         if fault.drip is not None:
             return await _faults.drip(request, reply, fault.drip), reply.status
-        return _faults.respond(reply), reply.status
+        return await _faults.send(request, reply), reply.status
 
     async def _answer(self, request: web.BaseRequest, path: str, is_api: bool, match: _Match | None) -> Reply:
         if not is_api:
@@ -573,10 +708,16 @@ class QualtricsEmulator:
         if missing is not None:
             return _error_reply(403, f"The access token lacks the scope this call needs: {missing}.", "AuthZ_1.1")
         try:
-            result = match.handler(request, match.params)
-        except _ApiError as exc:
-            return _error_reply(exc.status, exc.message, exc.code)
-        return Reply(200, payload={"result": result, "meta": _meta(200)})
+            outcome = match.handler(request, match.params)
+            if inspect.isawaitable(outcome):
+                outcome = await outcome
+        except ApiError as exc:
+            reply = _error_reply(exc.status, exc.message, exc.code)
+            reply.headers.update(exc.headers)
+            return reply
+        if isinstance(outcome, Reply):
+            return outcome
+        return Reply(200, payload={"result": outcome, "meta": _meta(200)})
 
     # --- authentication ----------------------------------------------------------------------
 
@@ -603,7 +744,7 @@ class QualtricsEmulator:
         if family is None or "X-API-TOKEN" in request.headers:
             return None
         granted = self._tokens.scopes(request.headers.get("Authorization", "").partition(" ")[2].strip())
-        verb = "read" if request.method == "GET" else "manage"
+        verb = "read" if request.method == "GET" or match.template in _READING_POSTS else "manage"
         accepted = {"manage:all", f"manage:{family}"} | ({f"read:{family}"} if verb == "read" else set())
         return None if granted & accepted else f"{verb}:{family}"
 
@@ -669,10 +810,13 @@ class QualtricsEmulator:
     # --- routing -----------------------------------------------------------------------------
 
     def _build_routes(self) -> tuple[_Route, ...]:
-        table: tuple[tuple[str, str, Callable[[web.BaseRequest, dict[str, str]], Json]], ...] = (
+        table: tuple[tuple[str, str, _Handler], ...] = (
             ("GET", "/whoami", self._whoami),
             ("GET", "/surveys", self._list_surveys),
             ("GET", "/surveys/{surveyId}", self._get_survey),
+            ("POST", "/surveys/{surveyId}/export-responses", self._start_export),
+            ("GET", "/surveys/{surveyId}/export-responses/{exportProgressId}", self._export_progress),
+            ("GET", "/surveys/{surveyId}/export-responses/{fileId}/file", self._export_file),
             ("GET", "/directories", self._list_directories),
             ("GET", "/directories/{directoryId}/contacts", self._list_contacts),
             ("GET", "/directories/{directoryId}/contacts/{contactId}", self._get_contact),
@@ -717,6 +861,19 @@ class QualtricsEmulator:
         if survey is None:
             raise _ApiError(404, f"Survey {params['surveyId']} was not found.", "RNF_0.1")
         return dict(survey)
+
+    async def _start_export(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise _ApiError(413, "The request body is too large.", "BRE_0.4") from None
+        return self._exports.start(params["surveyId"], body)
+
+    def _export_progress(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
+        return self._exports.progress(params["surveyId"], params["exportProgressId"])
+
+    def _export_file(self, request: web.BaseRequest, params: dict[str, str]) -> Reply:
+        return self._exports.download(params["surveyId"], params["fileId"], request.headers)
 
     def _list_directories(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
         directories = self.data.directories

@@ -3,7 +3,8 @@
 A :class:`Fault` says which requests it matches (method, fnmatch path pattern) and how
 many times it fires; :class:`FaultTable` picks the first live fault for a request. The
 delivery helpers at the bottom write a :class:`Reply` in the broken ways real networks
-and proxies do: no bytes at all, half a body, one byte at a time, or never.
+and proxies do: no bytes at all, half a body (or the first N bytes), one byte at a time,
+or never. Big bodies (export files) are written in chunks from a memoryview, never copied.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ Json = dict[str, Any]
 
 _ENCODER = msgspec.json.Encoder()
 
+STREAM_CHUNK = 1 << 18
+"""Bodies larger than this are written in chunks of this size (with flow control)."""
+
 PROXY_ERROR_PAGE = (
     "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
     "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -31,15 +35,18 @@ PROXY_ERROR_PAGE = (
 
 @dataclass(slots=True)
 class Reply:
-    """An answer before it is written: a JSON document (``payload``) or raw ``body`` bytes."""
+    """An answer before it is written: a JSON document (``payload``) or raw ``body`` bytes.
+
+    ``body`` may be a memoryview (a byte range of a cached export file): it is sent as is.
+    """
 
     status: int
     payload: Json | None = None
-    body: bytes = b""
+    body: bytes | memoryview = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
 
-    def encode(self) -> bytes:
+    def encode(self) -> bytes | memoryview:
         return self.body if self.payload is None else _ENCODER.encode(self.payload)
 
     def header_map(self) -> dict[str, str]:
@@ -72,6 +79,8 @@ class Fault:
     * ``next_page``: answer normally, replacing ``result.nextPage``; ``"{self}"`` in it
       becomes the request's own absolute URL (a pagination loop).
     * ``truncate``: send the headers with the full ``Content-Length``, half the body, close.
+    * ``drop_after``: like ``truncate``, but after exactly this many body bytes (a whole
+      body shorter than that is sent complete, then the connection is closed).
     * ``drip``: send the body one byte every ``drip`` seconds.
     * ``drop``: close the connection without sending a byte (alone, with ``delay``).
     * ``hang``: never answer, until the client gives up or the emulator closes (alone,
@@ -92,6 +101,7 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     truncate: bool = False
+    drop_after: int | None = None
     drip: float | None = None
     hang: bool = False
     redirect_to: str | None = None
@@ -113,6 +123,8 @@ class Fault:
             raise ValueError(f"delay must be >= 0, got {self.delay!r}")
         if self.drip is not None and self.drip <= 0:
             raise ValueError(f"drip must be > 0 seconds, got {self.drip!r}")
+        if self.drop_after is not None and self.drop_after < 0:
+            raise ValueError(f"drop_after must be >= 0 bytes, got {self.drop_after!r}")
         shaping = {
             "status": self.status is not None,
             "error_code": self.error_code is not None,
@@ -123,6 +135,7 @@ class Fault:
             "content_type": self.content_type is not None,
             "headers": bool(self.headers),
             "truncate": self.truncate,
+            "drop_after": self.drop_after is not None,
             "drip": self.drip is not None,
             "redirect_to": self.redirect_to is not None,
             "notice": self.notice is not None,
@@ -142,8 +155,9 @@ class Fault:
             )
         if self.redirect_to is not None and self.status is not None and not 300 <= self.status <= 399:
             raise ValueError(f"redirect_to needs a 3xx status (default 302), got {self.status!r}")
-        if self.truncate and self.drip is not None:
-            raise ValueError("truncate and drip are two ways of sending a body; choose one")
+        delivery = [n for n in ("truncate", "drop_after", "drip") if shaping[n]]
+        if len(delivery) > 1:
+            raise ValueError(f"{' and '.join(delivery)} are ways of sending a body; choose one")
         replacements = [n for n in ("html", "body", "redirect_to") if shaping[n]]
         if len(replacements) > 1:
             raise ValueError(f"{' and '.join(replacements)} each replace the answer; choose one")
@@ -204,7 +218,21 @@ class FaultTable:
 
 def respond(reply: Reply) -> web.Response:
     """The ordinary way: the whole reply at once."""
-    return web.Response(status=reply.status, body=reply.encode(), headers=reply.header_map())
+    return web.Response(status=reply.status, body=bytes(reply.encode()), headers=reply.header_map())
+
+
+async def send(request: web.BaseRequest, reply: Reply) -> web.StreamResponse:
+    """The whole reply: at once when small, else streamed in chunks (flow-controlled)."""
+    body = reply.encode()
+    if len(body) <= STREAM_CHUNK:
+        return respond(reply)
+    response = _streaming(reply, len(body))
+    try:
+        await response.prepare(request)
+        await _write_chunks(response, body)
+    except ConnectionError:
+        pass  # the client went away mid-body; nothing left to do
+    return response
 
 
 def drop(request: web.BaseRequest) -> web.StreamResponse:
@@ -220,14 +248,14 @@ async def hang() -> NoReturn:
     raise AssertionError("unreachable: the future above is never resolved")
 
 
-async def truncate(request: web.BaseRequest, reply: Reply) -> web.StreamResponse:
-    """Announce the full ``Content-Length``, send half the body, then close."""
+async def truncate(request: web.BaseRequest, reply: Reply, after: int | None = None) -> web.StreamResponse:
+    """Announce the full ``Content-Length``, send half the body (or ``after`` bytes), then close."""
     body = reply.encode()
     response = _streaming(reply, len(body))
     response.force_close()
     try:
         await response.prepare(request)
-        await response.write(body[: len(body) // 2])
+        await _write_chunks(response, body[: len(body) // 2 if after is None else after])
     except ConnectionError:
         return response
     _close(request)
@@ -247,6 +275,12 @@ async def drip(request: web.BaseRequest, reply: Reply, interval: float) -> web.S
     except ConnectionError:
         pass  # the client went away mid-drip; nothing left to do
     return response
+
+
+async def _write_chunks(response: web.StreamResponse, body: bytes | memoryview) -> None:
+    view = memoryview(body)
+    for start in range(0, len(view), STREAM_CHUNK):
+        await response.write(view[start : start + STREAM_CHUNK])
 
 
 def _streaming(reply: Reply, length: int) -> web.StreamResponse:
