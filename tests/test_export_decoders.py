@@ -33,6 +33,7 @@ from qualtrics_async.exports._records import (
 from qualtrics_async.exports._zipstream import ZipMemberReader
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FEWER = settings(SETTINGS, max_examples=60)
 
 # Text that stresses both formats: separators, quotes, escapes, line breaks, non-ASCII, emoji.
 TRICKY = ",;\t\"'\\/{}[]:\n\r\r\n é€😀\u2028"
@@ -521,7 +522,7 @@ def test_D6_json_typed_records_and_validation_errors() -> None:
         decode(record_decoder("json", type=Response), bad)
 
 
-@SETTINGS
+@FEWER
 @given(records=responses.filter(bool), data=st.data())
 def test_D8_truncated_json_raises(records: list[dict[str, Any]], data: st.DataObject) -> None:
     blob = json.dumps({"responses": records}).encode()
@@ -576,7 +577,7 @@ def test_D6_ndjson_records_round_trip_at_any_split(
     assert decode(decoder, content.encode(), points) == records
 
 
-@SETTINGS
+@FEWER
 @given(records=st.lists(st.dictionaries(text, values, min_size=1, max_size=4), min_size=1, max_size=6), data=st.data())
 def test_D8_truncated_ndjson_raises(records: list[dict[str, Any]], data: st.DataObject) -> None:
     lines = [json.dumps(r).encode() for r in records]

@@ -36,3 +36,18 @@ async def test_readme_endpoints_example(emulator: QualtricsEmulator, capsys: pyt
 
 async def test_readme_emulator_example() -> None:
     await _example("emulator")["test_my_etl_job"]()
+
+
+async def test_readme_export_example(
+    emulator: QualtricsEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nightly = _example("export")["nightly"]
+    ids = [s["id"] for s in emulator.data.surveys[:3]]
+    emulator.set_export_duration(0.2)
+    async with make_client(emulator) as client:
+        await nightly(client, ids, tmp_path)
+    out = capsys.readouterr().out
+    assert str(tmp_path / "first.zip") in out
+    assert (tmp_path / "sample.zip").stat().st_size > 0
+    assert all((tmp_path / f"{sid}.zip").exists() for sid in ids)
+    assert "full " in out  # the first incremental run exports everything

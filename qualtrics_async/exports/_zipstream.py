@@ -70,7 +70,6 @@ class _Member:
         "declared_crc",
         "declared_size",
         "flags",
-        "method",
         "name",
         "offset",
         "raw_name",
@@ -78,10 +77,9 @@ class _Member:
         "zip64",
     )
 
-    def __init__(self, offset: int, flags: int, method: int, raw_name: bytes) -> None:
+    def __init__(self, offset: int, flags: int, raw_name: bytes) -> None:
         self.offset = offset
         self.flags = flags
-        self.method = method
         self.raw_name = raw_name
         self.name = raw_name.decode("utf-8" if flags & _FLAG_UTF8 else "cp437", errors="replace")
         self.declared_crc = 0
@@ -105,10 +103,12 @@ class ZipMemberReader:
 
     Supported: the deflate and stored methods; data descriptors (general-purpose flag bit
     3) with or without their optional signature, with 4- or 8-byte (ZIP64) sizes; ZIP64
-    extra fields. A stored member whose size is only given by a data descriptor (what
-    ``zipfile`` writes to an unseekable stream) is read by looking for the descriptor's
-    signature and accepting it only where the CRC-32 and both sizes it carries match the
-    data before it and a ZIP record follows it.
+    extra fields and end records. A stored member whose size is only given by a data
+    descriptor (what ``zipfile`` writes to an unseekable stream) is read by looking for the
+    descriptor's signature and accepting it only where the CRC-32 and both sizes it carries
+    match the data before it and a ZIP record follows it; such a descriptor without its
+    signature cannot be found, and the archive is reported as damaged at :meth:`finish`.
+    Deflate, the method Qualtrics uses, ends by itself, so its descriptor needs no search.
 
     Qualtrics puts exactly one file in an export archive. A second member would have to
     be concatenated (two CSV header blocks in one stream) or silently dropped; neither is
@@ -119,6 +119,10 @@ class ZipMemberReader:
     entry count, the central entry's CRC-32, sizes, name and offset against the member read,
     the directory's size and offset, and that the end record ends exactly where the input
     does. A chunk may end anywhere, inside a header or a signature included.
+
+    Memory: besides the trailer, at most a partial header or descriptor is kept between
+    calls. The output of one call is the whole inflated chunk (CSV deflates about 10:1), so
+    callers that want small batches should feed small chunks or slice the output.
     """
 
     __slots__ = (
@@ -178,7 +182,10 @@ class ZipMemberReader:
         return out[0] if len(out) == 1 else b"".join(out)
 
     def finish(self) -> bytes:
-        """Signal the end of the input; return the last bytes and verify the whole archive.
+        """Signal the end of the input and verify the whole archive.
+
+        Returns the output still held back, which is always empty for a whole archive
+        (every byte of the member is returned by :meth:`feed` as soon as it is read).
 
         Raises:
             ExportCorruptError: the archive is truncated, holds no file, or its central
@@ -278,7 +285,7 @@ class ZipMemberReader:
                 f"({self._member_label()} was already read)"
             )
         name_start = i + _LOCAL_HEADER.size
-        member = _Member(self._offset + i, flags, method, data[name_start : name_start + name_len])
+        member = _Member(self._offset + i, flags, data[name_start : name_start + name_len])
         self._member = member
         self._members_seen += 1
         if flags & (_FLAG_ENCRYPTED | _FLAG_STRONG_ENCRYPTION):
