@@ -569,3 +569,17 @@ def test_part_files_are_named_after_the_destination(tmp_path: Path) -> None:
 
     assert part_path(tmp_path / "a.zip") == tmp_path / "a.zip.part"
     assert os.fspath(part_path(Path("x"))) == "x.part"
+
+
+async def test_F6_ambiguous_export_start_is_repeated_because_an_export_creates_no_data(
+    emulator: QualtricsEmulator, tmp_path: Path
+) -> None:
+    # A dropped connection after the POST was sent is ambiguous. Unlike an import, a duplicate
+    # export job creates nothing and costs one request of the export budget, so the start is
+    # sent again (imports are never re-posted blindly; see the bulk import).
+    survey_id = _survey(emulator)["id"]
+    emulator.inject("POST", "/surveys/*/export-responses", drop=True, times=1)
+    async with make_client(emulator) as client:
+        result = await client.responses.export(survey_id, tmp_path / "x.zip")
+    assert result.size > 0
+    assert emulator.stats.by_route[EXPORT_START] == 2

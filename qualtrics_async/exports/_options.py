@@ -19,6 +19,7 @@ from qualtrics_async.errors import ConfigurationError
 ExportFormat = Literal["csv", "tsv", "json", "ndjson", "spss", "xml"]
 FORMATS: tuple[str, ...] = get_args(ExportFormat)
 STREAMABLE_FORMATS = ("csv", "tsv", "json", "ndjson")
+"""The formats whose records can be decoded while the file downloads."""
 
 
 class ExportOptions(TypedDict, total=False):

@@ -21,6 +21,7 @@ from typing import Any, Final
 import msgspec
 
 from qualtrics_async.errors import ConfigurationError, ExportCorruptError, ResponseValidationError
+from qualtrics_async.exports._options import STREAMABLE_FORMATS
 
 __all__ = [
     "STREAMABLE_FORMATS",
@@ -31,8 +32,6 @@ __all__ = [
     "record_decoder",
 ]
 
-STREAMABLE_FORMATS: Final = ("csv", "tsv", "json", "ndjson")
-"""The export formats :func:`record_decoder` can decode record by record."""
 
 _RETRY: Final = "download the export file again"
 _ROWS_PER_SLICE: Final = 256
@@ -77,13 +76,13 @@ class RecordDecoder(abc.ABC):
         count: how many records were returned so far.
     """
 
-    __slots__ = ("_done", "count")
+    __slots__ = ("_done", "_failure", "count")
 
     def __init__(self) -> None:
         self.count = 0
         self._done = False
+        self._failure: Exception | None = None
 
-    @abc.abstractmethod
     def feed(self, data: bytes) -> list[Any]:
         """Take the next bytes of the file; return the records they complete (maybe none).
 
@@ -91,20 +90,42 @@ class RecordDecoder(abc.ABC):
             ExportCorruptError: the bytes cannot be part of a well-formed export file.
             ResponseValidationError: a record does not have the shape of ``type``.
         """
+        self._check_usable()
+        try:
+            return self._feed(data)
+        except (ExportCorruptError, ResponseValidationError) as exc:
+            self._failure = exc
+            raise
 
-    @abc.abstractmethod
     def finish(self) -> list[Any]:
         """Signal the end of the file; return the last records.
 
         Raises:
             ExportCorruptError: the file ended in the middle of a record, a string, a
                 quoted field or the document, so it is truncated.
+            ResponseValidationError: a record does not have the shape of ``type``.
         """
+        self._check_usable()
+        self._done = True
+        try:
+            return self._finish()
+        except (ExportCorruptError, ResponseValidationError) as exc:
+            self._failure = exc
+            raise
 
-    def _closing(self) -> None:
+    def _check_usable(self) -> None:
+        if self._failure is not None:
+            raise self._failure
         if self._done:
             raise RuntimeError(f"{type(self).__name__}.finish() was already called")
-        self._done = True
+
+    @abc.abstractmethod
+    def _feed(self, data: bytes) -> list[Any]:
+        """The format's :meth:`feed`."""
+
+    @abc.abstractmethod
+    def _finish(self) -> list[Any]:
+        """The format's :meth:`finish`."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -142,10 +163,7 @@ class NdjsonRecordDecoder(RecordDecoder):
         self._parts: list[bytes] = []
         self._lines = 0  # complete lines decoded so far
 
-    def feed(self, data: bytes) -> list[Any]:
-        """Take the next bytes of the file; return the records of the lines they complete."""
-        if self._done:
-            raise RuntimeError("NdjsonRecordDecoder.finish() was already called")
+    def _feed(self, data: bytes) -> list[Any]:
         end = data.rfind(b"\n") + 1
         if not end:
             if data:
@@ -159,9 +177,7 @@ class NdjsonRecordDecoder(RecordDecoder):
         self._parts = [bytes(data[end:])] if end < len(data) else []
         return self._decode(batch, data.count(b"\n", 0, end), final=False)
 
-    def finish(self) -> list[Any]:
-        """Signal the end of the file; decode a last line that has no newline."""
-        self._closing()
+    def _finish(self) -> list[Any]:
         rest = b"".join(self._parts)
         self._parts = []
         return self._decode(rest, 0, final=True) if rest.strip() else []
@@ -274,18 +290,13 @@ class JsonRecordDecoder(RecordDecoder):
         self._seen_responses = False
         self._fast_misses = 0  # batches the fast path guessed wrong; it stops trying after 3
 
-    def feed(self, data: bytes) -> list[Any]:
-        """Take the next bytes of the file; return the array elements they complete."""
-        if self._done:
-            raise RuntimeError("JsonRecordDecoder.finish() was already called")
+    def _feed(self, data: bytes) -> list[Any]:
         self._buf += data
         records = self._parse(final=False)
         self._compact()
         return records
 
-    def finish(self) -> list[Any]:
-        """Signal the end of the file; check that the document is complete."""
-        self._closing()
+    def _finish(self) -> list[Any]:
         records = self._parse(final=True)
         if self._mode == _START and not self._base + len(self._buf):
             raise ExportCorruptError(f"The JSON export is empty; {_RETRY}.")
@@ -589,16 +600,11 @@ class CsvRecordDecoder(RecordDecoder):
     def _format(self) -> str:
         return "CSV" if self._delimiter == "," else "TSV"
 
-    def feed(self, data: bytes) -> list[Any]:
-        """Take the next bytes of the file; return the records of the rows they complete."""
-        if self._done:
-            raise RuntimeError("CsvRecordDecoder.finish() was already called")
+    def _feed(self, data: bytes) -> list[Any]:
         text = self._decode_text(data, final=False)
         return self._take(text, final=False) if text else []
 
-    def finish(self) -> list[Any]:
-        """Signal the end of the file; parse a last row without a line break; check the headers."""
-        self._closing()
+    def _finish(self) -> list[Any]:
         records = self._take(self._decode_text(b"", final=True), final=True)
         if len(self._headers) < self.HEADER_ROWS:
             if not self._lines and not self._headers:

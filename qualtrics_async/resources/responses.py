@@ -34,7 +34,8 @@ from qualtrics_async.exports._job import (
     ExportState,
     ProgressCallback,
 )
-from qualtrics_async.exports._options import STREAMABLE_FORMATS, ExportFormat, ExportOptions, export_body
+from qualtrics_async.exports._options import ExportFormat, ExportOptions, export_body
+from qualtrics_async.exports._records import record_decoder
 from qualtrics_async.resources._base import Resource
 
 
@@ -217,11 +218,7 @@ class Responses(Resource):
         Raises:
             ConfigurationError: a format that cannot be streamed (spss, xml) or a bad option.
         """
-        if format not in STREAMABLE_FORMATS:
-            raise ConfigurationError(
-                f"format={format!r} cannot be streamed as records; use one of {', '.join(STREAMABLE_FORMATS)}, "
-                "or export() it to a file"
-            )
+        record_decoder(format, type=type)  # refuses spss/xml before any request
         export_body(format, options)
         job = await self.start_export(survey_id, format=format, **options)
         await job.wait(progress=progress, timeout=timeout)
