@@ -583,3 +583,20 @@ async def test_F6_ambiguous_export_start_is_repeated_because_an_export_creates_n
         result = await client.responses.export(survey_id, tmp_path / "x.zip")
     assert result.size > 0
     assert emulator.stats.by_route[EXPORT_START] == 2
+
+
+async def test_downloads_move_writes_to_a_thread_once_the_disk_is_slow(
+    emulator: QualtricsEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qualtrics_async.exports import _download
+
+    monkeypatch.setattr(_download._FileWriter, "SLOW_WRITE", 0.0)  # every write counts as slow
+    survey_id = emulator.add_survey("Slow disk", responses=3000, answer_size=1000)
+    async with make_client(emulator) as client:
+        job = await client.responses.start_export(survey_id, compress=False)
+        await job.wait()
+        first = await job.download(tmp_path / "threaded.csv")
+        monkeypatch.setattr(_download._FileWriter, "SLOW_WRITE", 3600.0)  # never slow: all in the loop
+        second = await job.download(tmp_path / "in-loop.csv")
+    assert first.size == second.size > 2 * _download.FLUSH_SIZE
+    assert (tmp_path / "threaded.csv").read_bytes() == (tmp_path / "in-loop.csv").read_bytes()

@@ -17,6 +17,7 @@ import contextlib
 import inspect
 import os
 import re
+import time
 import zipfile
 import zlib
 from collections.abc import Awaitable, Callable
@@ -154,21 +155,46 @@ async def fetch(session: Session, target: Target, transfer: Transfer) -> None:
 
 
 class _FileWriter:
-    """Buffers chunks and writes them to disk from a worker thread, ``FLUSH_SIZE`` at a time."""
+    """Writes chunks to the file without stalling the event loop on a slow disk.
+
+    A write to the page cache takes microseconds, and handing every chunk to a worker
+    thread costs more than the write (and pauses reading meanwhile): the download benchmark
+    measured 0.73–0.92× raw aiohttp that way against 0.97× writing in the loop. So chunks
+    are written in the loop until one write takes longer than ``SLOW_WRITE`` (a slow or
+    remote disk, or the kernel throttling dirty pages); from then on they are buffered and
+    written ``FLUSH_SIZE`` at a time from a worker thread.
+    """
+
+    SLOW_WRITE = 0.002  # seconds
 
     def __init__(self, file: IO[bytes]) -> None:
         self._file = file
         self._buffer = bytearray()
+        self._threaded = False
 
     async def write(self, chunk: bytes) -> None:
-        self._buffer += chunk
-        if len(self._buffer) >= FLUSH_SIZE:
-            await self.flush()
+        if self._threaded:
+            self._buffer += chunk
+            if len(self._buffer) >= FLUSH_SIZE:
+                await self.flush()
+            return
+        started = time.perf_counter()
+        _write_all(self._file, chunk)
+        if time.perf_counter() - started > self.SLOW_WRITE:
+            self._threaded = True
 
     async def flush(self) -> None:
         if self._buffer:
             data, self._buffer = self._buffer, bytearray()
-            await anyio.to_thread.run_sync(self._file.write, data)
+            await anyio.to_thread.run_sync(_write_all, self._file, data)
+
+
+def _write_all(file: IO[bytes], data: bytes | bytearray) -> None:
+    """Write every byte (an unbuffered file may accept fewer than offered)."""
+    view = memoryview(data)
+    while view:
+        written = file.write(view)
+        view = view[written or 0 :]
 
 
 def part_path(dest: Path) -> Path:
