@@ -5,12 +5,14 @@ Named after the RELIABILITY.md cases they cover (D6, D8, F1–F4, I6).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
 import json
 import os
 import stat
+import time
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -124,9 +126,25 @@ async def test_every_documented_option_reaches_the_wire(emulator: QualtricsEmula
             sort_by_last_modified_date=True,
             allow_continuation=True,
         )
-        assert job.state.options["questionIds"] == ["QID1"]
-        assert job.state.options["timeZone"] == "America/Chicago"
-        assert job.state.options["seenUnansweredRecode"] == -99
+        assert emulator.export_jobs[-1].params == {
+            "format": "csv",
+            "compress": True,
+            "startDate": "2020-01-01T00:00:00Z",
+            "endDate": "2030-01-01T00:00:00+00:00",
+            "limit": 1000,
+            "useLabels": True,
+            "seenUnansweredRecode": -99,
+            "multiselectSeenUnansweredRecode": -98,
+            "includeDisplayOrder": True,
+            "formatDecimalAsComma": False,
+            "timeZone": "America/Chicago",
+            "newlineReplacement": " ",
+            "breakoutSets": True,
+            "questionIds": ["QID1"],
+            "surveyMetadataIds": ["recordedDate", "_recordId"],
+            "sortByLastModifiedDate": True,
+            "allowContinuation": True,
+        }
         await job.wait()
         result = await job.download(tmp_path / "x.zip")
     assert result.size > 0
@@ -452,12 +470,15 @@ async def test_stream_refuses_formats_it_cannot_parse(emulator: QualtricsEmulato
     assert emulator.stats.requests == 0
 
 
-async def test_breaking_out_of_a_stream_closes_the_download(emulator: QualtricsEmulator) -> None:
+async def test_breaking_out_of_a_stream_stops_the_download(emulator: QualtricsEmulator) -> None:
     survey_id = emulator.add_survey("Break early", responses=5000, answer_size=200)
     async with make_client(emulator) as client:
         stream = client.responses.stream(survey_id, format="ndjson")
         first = await anext(stream)
+        downloading = [t for t in asyncio.all_tasks() if t.get_name().startswith("qualtrics-export-download-")]
+        assert len(downloading) == 1
         await stream.aclose()
+        assert downloading[0].done()
         assert first["responseId"]
         whoami = await client.whoami()  # the client is still healthy
     assert whoami.user_id
@@ -600,3 +621,78 @@ async def test_downloads_move_writes_to_a_thread_once_the_disk_is_slow(
         second = await job.download(tmp_path / "in-loop.csv")
     assert first.size == second.size > 2 * _download.FLUSH_SIZE
     assert (tmp_path / "threaded.csv").read_bytes() == (tmp_path / "in-loop.csv").read_bytes()
+
+
+async def test_incremental_refuses_partial_exports_and_negative_overlap(
+    emulator: QualtricsEmulator, tmp_path: Path
+) -> None:
+    async with make_client(emulator) as client:
+        for options in ({"limit": 2}, {"end_date": "2030-01-01T00:00:00Z"}, {"export_responses_in_progress": True}):
+            with pytest.raises(ConfigurationError, match="skipped"):
+                await client.responses.export_incremental("SV_1", tmp_path, **options)
+        with pytest.raises(ConfigurationError, match="overlap"):
+            await client.responses.export_incremental("SV_1", tmp_path, overlap=-1)
+    assert emulator.stats.requests == 0
+
+
+async def test_incremental_runs_of_one_survey_never_overlap(emulator: QualtricsEmulator, tmp_path: Path) -> None:
+    survey_id = _survey(emulator, 5)["id"]
+    async with make_client(emulator) as client:
+        outcomes: list[object] = []
+
+        async def run() -> None:
+            try:
+                outcomes.append(await client.responses.export_incremental(survey_id, tmp_path))
+            except ConfigurationError as exc:
+                outcomes.append(exc)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(run)
+            group.start_soon(run)
+    refused = [o for o in outcomes if isinstance(o, ConfigurationError)]
+    assert len(refused) == 1
+    assert "another incremental export" in str(refused[0])
+    assert json.loads((tmp_path / f"{survey_id}.sync.json").read_bytes())["runs"] == 1
+
+
+async def test_incremental_uses_a_date_window_once_the_token_is_a_week_old(
+    emulator: QualtricsEmulator, tmp_path: Path
+) -> None:
+    survey_id = _survey(emulator, 6)["id"]
+    state_file = tmp_path / f"{survey_id}.sync.json"
+    async with make_client(emulator) as client:
+        await client.responses.export_incremental(survey_id, tmp_path)
+        state = json.loads(state_file.read_bytes())
+        state["token_received_at"] -= 8 * 24 * 3600  # received eight days ago
+        state_file.write_text(json.dumps(state))
+        new_ids = emulator.add_responses(survey_id, 2)
+        run = await client.responses.export_incremental(survey_id, tmp_path)
+    assert run.mode == "window"
+    assert run.may_repeat
+    assert set(new_ids) <= set(_response_ids(run.export.path))
+    starts = [t for t, m, p, s in emulator.stats.log if m == "POST"]
+    assert len(starts) == 2  # straight to the window: the stale token was not even tried
+
+
+async def test_F2_a_slow_poll_does_not_carry_the_wait_past_its_deadline(emulator: QualtricsEmulator) -> None:
+    survey_id = _survey(emulator)["id"]
+    emulator.set_export_duration(30.0)
+    async with make_client(emulator) as client:
+        job = await client.responses.start_export(survey_id)
+        emulator.inject("GET", "/surveys/*/export-responses/*", delay=8.0, times=5)
+        started = time.monotonic()
+        with pytest.raises(ExportTimeoutError):
+            await job.wait(timeout=1.5)
+    assert time.monotonic() - started < 4.0  # the deadline plus at most one poll's grace, not 8 s
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, float("nan")])
+async def test_a_bad_timeout_is_refused_before_the_export_starts(
+    emulator: QualtricsEmulator, tmp_path: Path, timeout: float
+) -> None:
+    async with make_client(emulator) as client:
+        with pytest.raises(ConfigurationError, match="timeout"):
+            await client.responses.export("SV_1", tmp_path / "x.zip", timeout=timeout)
+        with pytest.raises(ConfigurationError, match="timeout"):
+            [r async for r in client.responses.stream("SV_1", timeout=timeout)]
+    assert emulator.stats.requests == 0

@@ -29,7 +29,7 @@ import anyio
 
 from qualtrics_async._sansio import CallInfo
 from qualtrics_async._session import Session, Target
-from qualtrics_async.errors import APIConnectionError, ConfigurationError, ExportCorruptError
+from qualtrics_async.errors import APIConnectionError, APIStatusError, ConfigurationError, ExportCorruptError
 
 CHUNK_SIZE = 1 << 18  # bytes read from the socket per step
 FLUSH_SIZE = 1 << 20  # bytes buffered before a write to disk (in a worker thread)
@@ -58,6 +58,8 @@ class Transfer:
         self.total: int | None = None
         self.head = b""
         self.content_type: str | None = None
+        self.framed = False
+        """Whether the server said where the file ends (``Content-Length``, chunked, or a range total)."""
         self._validator: str | None = None
         self._ranges = False
 
@@ -86,7 +88,7 @@ class Transfer:
             if self.progress is not None:
                 await _maybe_await(self.progress(self.offset, self.total))
         if skip or (self.total is not None and self.offset < self.total):
-            # The body ended early without aiohttp noticing (no Content-Length): a dropped
+            # The body ended before the length known from an earlier answer: a dropped
             # connection, which the pipeline retries like any other.
             raise aiohttp.ClientPayloadError(f"{self.what} ended at byte {self.offset} of {self.total}")
         if self.total is not None and self.offset > self.total:
@@ -108,10 +110,14 @@ class Transfer:
             total = None if found.group(3) == "*" else int(found.group(3))
             if self.total is not None and total is not None and total != self.total:
                 raise ExportCorruptError(f"{self.what} changed size between attempts ({self.total} -> {total} bytes)")
+            if total is not None:
+                self.total, self.framed = total, True
             return 0
         length = resp.content_length
+        chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
         if self.offset == 0:
             self.total = length
+            self.framed = length is not None or chunked
             self._validator = validator
             self._ranges = headers.get("Accept-Ranges", "").strip().lower() == "bytes"
             self.content_type = headers.get("Content-Type")
@@ -122,7 +128,25 @@ class Transfer:
             self._validator is not None and validator is not None and validator != self._validator
         ):
             raise ExportCorruptError(f"{self.what} changed between attempts; download it again from the start")
+        if length is not None and length < self.offset:
+            raise ExportCorruptError(f"{self.what} is shorter than what was already received; download it again")
+        if length is not None:
+            self.total, self.framed = length, True
         return self.offset
+
+    def check_complete(self, *, is_zip: bool) -> None:
+        """Refuse a raw file whose end cannot be told from a cut connection.
+
+        Without ``Content-Length`` or chunked framing, the body of an answer ends when the
+        connection closes, whether or not the file was whole; a ZIP is still checked by its
+        structure and CRCs, a raw file cannot be.
+        """
+        if not self.framed and not is_zip:
+            raise ExportCorruptError(
+                f"the server did not say how long {self.what} is (no Content-Length, not chunked), so a cut "
+                "connection cannot be told from its end; export with compress=True (the default) so the "
+                "archive can be checked"
+            )
 
 
 async def fetch(session: Session, target: Target, transfer: Transfer) -> None:
@@ -136,22 +160,39 @@ async def fetch(session: Session, target: Target, transfer: Transfer) -> None:
     while True:
         before = transfer.offset
         try:
-            await session.send(
-                "GET",
-                target,
-                body=None,
-                on_success=transfer.receive,
-                idempotent=True,
-                attempt_timeout=None,  # a big file takes long; Timeouts.sock_read bounds silence
-                no_deadline=True,
-                extra_headers=transfer.request_headers,
-            )
+            await _send(session, target, transfer)
             return
         except APIConnectionError:
             if transfer.offset > before and resumes < MAX_RESUMES:
                 resumes += 1
                 continue
             raise
+
+
+async def _send(session: Session, target: Target, transfer: Transfer) -> None:
+    try:
+        await session.send(
+            "GET",
+            target,
+            body=None,
+            on_success=transfer.receive,
+            idempotent=True,
+            attempt_timeout=None,  # a big file takes long; Timeouts.sock_read bounds silence
+            no_deadline=True,
+            extra_headers=transfer.request_headers,
+        )
+    except APIStatusError as exc:
+        if exc.status != 416:
+            raise
+        # The resumed range starts at or past the end: every byte may already be here (the
+        # connection dropped after the last one), or the file changed.
+        if transfer.total is not None and transfer.offset == transfer.total:
+            return
+        raise ExportCorruptError(
+            f"the server refused to resume {transfer.what} at byte {transfer.offset} (416); it will be "
+            "downloaded again from the start",
+            request_id=exc.request_id,
+        ) from exc
 
 
 class _FileWriter:
@@ -214,7 +255,9 @@ def check_destination(dest: str | os.PathLike[str]) -> Path:
 
 def open_private(path: Path) -> IO[bytes]:
     """Open ``path`` for writing, truncated, readable by the owner only (exports hold personal data)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+    # O_NOFOLLOW: a symlink planted at the .part name must not redirect personal data.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
     with contextlib.suppress(AttributeError, OSError):  # platforms without fchmod
         os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_TRUNC
     return os.fdopen(fd, "wb", buffering=0)
@@ -241,6 +284,7 @@ async def download_to_file(
         await fetch(session, target, transfer)
         await writer.flush()
         is_zip = transfer.head == ZIP_MAGIC
+        transfer.check_complete(is_zip=is_zip)
         await anyio.to_thread.run_sync(_finish, file, part, is_zip, what)
         file.close()
         os.replace(part, dest)

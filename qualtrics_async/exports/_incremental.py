@@ -21,8 +21,10 @@ crashes is simply repeated by the next one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +37,7 @@ from qualtrics_async._logging import logger
 from qualtrics_async.errors import BadRequestError, ConfigurationError
 from qualtrics_async.exports._download import open_private
 from qualtrics_async.exports._job import ExportResult, ProgressCallback
-from qualtrics_async.exports._options import ExportFormat, iso_datetime
+from qualtrics_async.exports._options import ExportFormat, file_extension, iso_datetime
 
 if TYPE_CHECKING:
     from qualtrics_async.resources.responses import Responses
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 SyncMode = Literal["full", "continuation", "window"]
 TOKEN_MAX_AGE = 6.5 * 24 * 3600.0  # tokens expire after a week (§6.2); leave half a day of margin
 _MANAGED = ("allow_continuation", "continuation_token", "start_date", "sort_by_last_modified_date")
+# Options that would export part of what is new while the state moved past all of it.
+_PARTIAL = ("limit", "end_date", "export_responses_in_progress", "filter_id")
 
 
 class SyncState(msgspec.Struct, kw_only=True):
@@ -138,13 +142,37 @@ async def export_incremental(
     managed = [name for name in _MANAGED if name in options]
     if managed:
         raise ConfigurationError(f"{', '.join(managed)} are managed by the incremental export; do not pass them")
-    if "filter_id" in options:
-        raise ConfigurationError("filter_id cannot be combined with continuation tokens; export_incremental needs them")
+    partial = [name for name in _PARTIAL if options.get(name) not in (None, False)]
+    if partial:
+        raise ConfigurationError(
+            f"{', '.join(partial)} would export only part of what is new while the next run starts after all "
+            "of it (rows would be skipped); use export() for a partial export"
+        )
+    if not overlap >= 0:
+        raise ConfigurationError(f"overlap must be >= 0 seconds (a negative one skips rows), got {overlap!r}")
     folder = Path(os.fspath(dest_dir))
     if not await anyio.Path(folder).is_dir():
         raise ConfigurationError(f"dest_dir {str(folder)!r} is not an existing folder; create it first")
     state_path = Path(os.fspath(state_file)) if state_file is not None else folder / f"{survey_id}.sync.json"
+    with _exclusive(state_path):
+        return await _run(responses, survey_id, folder, state_path, format, since, progress, timeout, overlap, options)
+
+
+async def _run(
+    responses: Responses,
+    survey_id: str,
+    folder: Path,
+    state_path: Path,
+    format: ExportFormat,
+    since: datetime | str | None,
+    progress: ProgressCallback | None,
+    timeout: float | None,
+    overlap: float,
+    options: dict[str, Any],
+) -> SyncResult:
     state = load_state(state_path, survey_id)
+    if since is not None and state.runs:
+        logger.info("since= applies to the first run only; survey %s continues from its saved state", survey_id)
 
     token_fresh = (
         state.continuation_token is not None
@@ -175,12 +203,13 @@ async def export_incremental(
                 extra["start_date"] = window_start
             if mode == "window":
                 extra["sort_by_last_modified_date"] = True  # changed responses too, like a token
-        ext = "zip" if options.get("compress", True) else format
+        ext = file_extension(format, compress=options.get("compress", True))
         dest = folder / f"{survey_id}-{state.runs + 1:05d}-{mode}.{ext}"
         return await responses.export(
             survey_id, dest, format=format, progress=progress, timeout=timeout, **options, **extra
         )
 
+    run_started = _utc_now()  # the watermark if the server's clock is not known
     if mode == "continuation":
         try:
             result = await run(mode, None)
@@ -188,7 +217,8 @@ async def export_incremental(
             if state.watermark is None:
                 raise
             logger.warning(
-                "Qualtrics refused the continuation token of survey %s (%s); exporting by date window from %s",
+                "Qualtrics refused the export with the saved continuation token of survey %s (%s); "
+                "exporting by date window from %s instead",
                 survey_id,
                 exc.error_message or exc.message,
                 state.watermark,
@@ -199,7 +229,7 @@ async def export_incremental(
         if mode == "window":
             logger.warning(
                 "the continuation token of survey %s is missing or older than a week; exporting by date window "
-                "from %s (rows from that second may repeat: de-duplicate on ResponseId)",
+                "from %s (rows from the overlap may repeat: de-duplicate on ResponseId)",
                 survey_id,
                 window_start,
             )
@@ -209,7 +239,7 @@ async def export_incremental(
         survey_id=survey_id,
         continuation_token=result.continuation_token,
         token_received_at=time.time() if result.continuation_token else None,
-        watermark=result.server_started_at or _utc_now(),
+        watermark=result.server_started_at or run_started,
         runs=state.runs + 1,
         last_file=str(result.path),
     )
@@ -222,6 +252,33 @@ async def export_incremental(
         may_repeat=mode == "window",
         state=new_state,
     )
+
+
+@contextlib.contextmanager
+def _exclusive(state_path: Path) -> Iterator[None]:
+    """Hold the survey's run lock: two runs on one state would export the same rows twice.
+
+    An advisory ``flock`` on ``state_file + ".lock"``, released by the OS if the process
+    dies, so a crash never leaves a stale lock. (No-op where ``fcntl`` does not exist.)
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    lock_path = state_path.with_name(state_path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigurationError(
+                f"another incremental export is using {str(state_path)!r}; wait for it to finish "
+                "(runs of one survey must not overlap, or rows would be exported twice)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _minus(iso: str, seconds: float) -> str:

@@ -24,6 +24,7 @@ from qualtrics_async._decoding import envelope_decoder
 from qualtrics_async._logging import logger
 from qualtrics_async._sansio import build_path
 from qualtrics_async.errors import (
+    APITimeoutError,
     ConfigurationError,
     ExportCorruptError,
     ExportExpiredError,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 ExportStatus = Literal["inProgress", "complete", "failed"]
 Phase = Literal["exporting", "downloading", "done"]
+POLL_GRACE = 1.0  # seconds a poll may take even when the deadline is nearer
 DECODE_SLICE = 1 << 18  # bytes of (inflated) file text decoded per step
 CORRUPT_REDOWNLOADS = 2  # fresh downloads after a corrupt file, before giving up
 
@@ -241,10 +243,11 @@ class ExportJob:
 
     # -- polling -----------------------------------------------------------------------------
 
-    async def refresh(self) -> ExportJob:
-        """Ask Qualtrics for the job's progress once.
+    async def refresh(self, *, timeout: float | None = None) -> ExportJob:
+        """Ask Qualtrics for the job's progress once (``timeout``: the call's deadline).
 
         Raises:
+            ExportFailedError: Qualtrics reported the job ``failed``.
             ExportExpiredError: the progress id is unknown (404): start a new export.
         """
         path = build_path(
@@ -253,7 +256,7 @@ class ExportJob:
             exportProgressId=self.progress_id,
         )
         try:
-            answer = await self._session.call("GET", path, decoder=envelope_decoder(_Progress))
+            answer = await self._session.call("GET", path, decoder=envelope_decoder(_Progress), timeout=timeout)
         except NotFoundError as exc:
             raise ExportExpiredError(
                 f"export job {self.progress_id} of survey {self.survey_id} is unknown to Qualtrics "
@@ -289,7 +292,8 @@ class ExportJob:
             )
         if progress.status == "complete" and not state.file_id:
             raise ExportFailedError(
-                f"export {self.progress_id} of survey {self.survey_id} is complete but has no fileId",
+                f"export {self.progress_id} of survey {self.survey_id} is complete but has no fileId; "
+                "start a new export, and report the requestId to Qualtrics support if it persists",
                 survey_id=self.survey_id,
                 progress_id=self.progress_id,
                 request_id=answer.meta.requestId if answer.meta else None,
@@ -311,7 +315,8 @@ class ExportJob:
 
         Args:
             progress: called with an :class:`ExportProgress` after each poll.
-            timeout: seconds to wait at most (``None``: no limit).
+            timeout: seconds to wait at most (``None``: no limit); a poll in flight at the
+                deadline gets up to one more second to answer.
             schedule: a custom :class:`PollSchedule`.
 
         Raises:
@@ -319,8 +324,7 @@ class ExportJob:
             ExportTimeoutError: still running at the deadline; ``error.state`` resumes it.
             ExportExpiredError: the job is unknown to Qualtrics (404).
         """
-        if timeout is not None and timeout <= 0:
-            raise ConfigurationError(f"timeout must be positive seconds or None, got {timeout!r}")
+        check_timeout(timeout)
         schedule = schedule or PollSchedule()
         now = time.monotonic()
         deadline = None if timeout is None else now + timeout
@@ -334,7 +338,15 @@ class ExportJob:
                 else:
                     raise self._timeout(timeout)
             await anyio.sleep(delay)
-            await self.refresh()
+            try:
+                # A poll gets the time left (at least POLL_GRACE), so a slow answer cannot
+                # carry the wait far past the caller's deadline.
+                left = None if deadline is None else max(deadline - time.monotonic(), POLL_GRACE)
+                await self.refresh(timeout=left)
+            except APITimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise self._timeout(timeout) from None
+                raise
             schedule.observe(time.monotonic(), self.percent_complete)
             await _notify(progress, ExportProgress(self.survey_id, "exporting", self.percent_complete))
         return self
@@ -390,7 +402,7 @@ class ExportJob:
                 )
                 break
             except ExportCorruptError as exc:
-                exc.survey_id, exc.progress_id, exc.file_id = survey_id, self.progress_id, self.file_id
+                self._located(exc)
                 if attempt == CORRUPT_REDOWNLOADS:
                     raise
                 logger.warning("%s; downloading it again", exc.message)
@@ -431,7 +443,7 @@ class ExportJob:
             async with send:
                 await fetch(self._session, target, transfer)
 
-        producer = asyncio.create_task(produce())
+        producer = asyncio.create_task(produce(), name=f"qualtrics-export-download-{self.file_id}")
         unzip: ZipMemberReader | None = None
         head: bytes | None = b""  # the first bytes, until there are enough to tell a ZIP from a raw file
         try:
@@ -453,15 +465,27 @@ class ExportJob:
                 await producer
             except NotFoundError as exc:
                 raise self._expired(exc, api_path) from exc
+            except ExportCorruptError as exc:
+                raise self._located(exc) from None
             tail = head or b""  # a file shorter than four bytes
-            if unzip is not None:
-                tail = unzip.finish()
+            try:
+                if unzip is not None:
+                    tail = unzip.finish()
+                else:
+                    transfer.check_complete(is_zip=False)
+            except ExportCorruptError as exc:
+                raise self._located(exc) from None
             for record in [*decoder.feed(tail), *decoder.finish()]:
                 yield record
         finally:
             if not producer.done():
                 producer.cancel()
                 await asyncio.gather(producer, return_exceptions=True)
+
+    def _located(self, exc: ExportCorruptError) -> ExportCorruptError:
+        """``exc`` with this job's ids filled in."""
+        exc.survey_id, exc.progress_id, exc.file_id = self.survey_id, self.progress_id, self.file_id
+        return exc
 
     def _expired(self, exc: NotFoundError, path: str) -> ExportExpiredError:
         return ExportExpiredError(
@@ -474,6 +498,12 @@ class ExportJob:
             method="GET",
             path=path,
         )
+
+
+def check_timeout(timeout: float | None) -> None:
+    """Refuse a deadline that is not a positive number of seconds (``None``: no deadline)."""
+    if timeout is not None and not timeout > 0:
+        raise ConfigurationError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
 
 
 async def _notify(callback: ProgressCallback | None, event: ExportProgress) -> None:

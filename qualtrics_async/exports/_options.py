@@ -167,6 +167,13 @@ def export_body(format: str, options: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
+def file_extension(format: str, *, compress: bool) -> str:
+    """The file extension of an export: ``zip`` when compressed, else the format's own."""
+    if compress:
+        return "zip"
+    return {"spss": "sav"}.get(format, format)
+
+
 def iso_datetime(name: str, value: datetime | str) -> str:
     """An ISO 8601 timestamp with an explicit zone, as Qualtrics expects (§5.1)."""
     if isinstance(value, datetime):

@@ -33,8 +33,9 @@ from qualtrics_async.exports._job import (
     ExportResult,
     ExportState,
     ProgressCallback,
+    check_timeout,
 )
-from qualtrics_async.exports._options import ExportFormat, ExportOptions, export_body
+from qualtrics_async.exports._options import ExportFormat, ExportOptions, export_body, file_extension
 from qualtrics_async.exports._records import record_decoder
 from qualtrics_async.resources._base import Resource
 
@@ -142,9 +143,18 @@ class Responses(Resource):
             ConfigurationError, and the API errors of :mod:`qualtrics_async.errors`.
         """
         export_body(format, options)  # refuse bad options before touching the disk
+        check_timeout(timeout)
         if restarts < 0:
             raise ConfigurationError(f"restarts must be >= 0, got {restarts!r}")
-        folder, target = _extract_destination(dest) if extract else (None, check_destination(dest))
+        folder: Path | None
+        target: Path | None
+        if extract:
+            folder, target = _extract_destination(dest)
+        else:
+            target = check_destination(dest)
+            # Qualtrics may compress a large export even with compress=False (§6.2): such a
+            # file is unzipped to dest, which then holds what was asked for.
+            folder = target.parent if options.get("compress") is False else None
         started = time.monotonic()
         for attempt in range(restarts + 1):
             try:
@@ -168,8 +178,10 @@ class Responses(Resource):
         archive = folder / f".{job.survey_id}.{job.file_id}.download"
         try:
             downloaded = await job.download(archive, progress=progress)
-            fallback = f"{job.survey_id}.{_extension(job.format, compress=False)}"
+            fallback = f"{job.survey_id}.{file_extension(job.format, compress=False)}"
             if downloaded.compressed:
+                if not job.state.compress:
+                    logger.warning("Qualtrics compressed the export of %s anyway; unzipping it", job.survey_id)
                 name = await anyio.to_thread.run_sync(member_name, archive)
                 path = await anyio.to_thread.run_sync(
                     lambda: extract_single_member(archive, folder, fallback=fallback, target=target)
@@ -219,6 +231,7 @@ class Responses(Resource):
             ConfigurationError: a format that cannot be streamed (spss, xml) or a bad option.
         """
         record_decoder(format, type=type)  # refuses spss/xml before any request
+        check_timeout(timeout)
         export_body(format, options)
         job = await self.start_export(survey_id, format=format, **options)
         await job.wait(progress=progress, timeout=timeout)
@@ -293,6 +306,10 @@ class Responses(Resource):
         their requests. A survey that fails is yielded as an :class:`ExportFailure` value;
         the others go on.
 
+        To stop early, close the generator (``break`` inside ``async with
+        contextlib.aclosing(client.responses.export_many(...)) as outcomes:``): exports
+        still running are then cancelled and their partial files removed.
+
         Example::
 
             async for outcome in client.responses.export_many(ids, "out", concurrency=8):
@@ -302,6 +319,7 @@ class Responses(Resource):
                     print(outcome.survey_id, "failed:", outcome.error)
         """
         export_body(format, options)
+        check_timeout(timeout)
         if concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {concurrency!r}")
         ids = list(survey_ids)
@@ -320,16 +338,20 @@ class Responses(Resource):
                 outcome: ExportResult | ExportFailure
                 try:
                     if extract:
-                        dest = folder / f"{survey_id}.{_extension(format, compress=False)}"
+                        dest = folder / f"{survey_id}.{file_extension(format, compress=False)}"
                     else:
-                        dest = folder / f"{survey_id}.{_extension(format, compress=compress)}"
+                        dest = folder / f"{survey_id}.{file_extension(format, compress=compress)}"
                     outcome = await self.export(
                         survey_id, dest, format=format, extract=extract, progress=progress, timeout=timeout, **options
                     )
                 except QualtricsError as exc:
                     outcome = ExportFailure(survey_id, exc)
                 except OSError as exc:  # disk full, permissions: this survey fails, the others go on
-                    outcome = ExportFailure(survey_id, QualtricsError(f"could not write the export file: {exc}"))
+                    error = QualtricsError(
+                        f"could not write the export file of {survey_id}: {exc}; check the free space and the "
+                        "permissions of the destination folder"
+                    )
+                    outcome = ExportFailure(survey_id, error)
             await send.send(outcome)
 
         async def run_all() -> None:
@@ -357,12 +379,6 @@ def _extract_destination(dest: str | os.PathLike[str]) -> tuple[Path, Path | Non
     if not path.parent.is_dir():
         raise ConfigurationError(f"the folder of {str(path)!r} does not exist; create it first")
     return path.parent, path
-
-
-def _extension(format: str, *, compress: bool) -> str:
-    if compress:
-        return "zip"
-    return {"spss": "sav"}.get(format, format)
 
 
 def _with_elapsed(result: ExportResult, elapsed: float) -> ExportResult:
