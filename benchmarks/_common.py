@@ -18,7 +18,10 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
@@ -135,6 +138,17 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in cells[1:]:
         print(line(row))
+
+
+def stop_child(conn: Connection, process: BaseProcess) -> None:
+    """Ask a helper process to stop (``"stop"`` on its pipe), then make sure it does."""
+    with suppress(OSError):
+        conn.send("stop")
+    conn.close()
+    process.join(10)
+    if process.is_alive():
+        process.terminate()
+        process.join(5)
 
 
 def median(values: Sequence[float]) -> float:

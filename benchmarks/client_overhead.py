@@ -32,7 +32,7 @@ import multiprocessing
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -45,7 +45,7 @@ import aiohttp
 import msgspec
 from aiohttp import web
 
-from benchmarks._common import LOOPBACK, Options, Verdicts, finish, main_entry, median, print_header, table
+from benchmarks._common import LOOPBACK, Options, Verdicts, finish, main_entry, median, print_header, stop_child, table
 from qualtrics_async import QualtricsClient, RateLimits
 from qualtrics_async.testing import QualtricsEmulator
 
@@ -137,13 +137,7 @@ def server_in_process(kind: ServerKind) -> Iterator[int]:
             raise TypeError(f"unexpected message from the server process: {port!r}")
         yield port
     finally:
-        with suppress(OSError):
-            parent_end.send("stop")
-        parent_end.close()
-        process.join(10)
-        if process.is_alive():
-            process.terminate()
-            process.join(5)
+        stop_child(parent_end, process)
 
 
 # --- the client side ----------------------------------------------------------------------------

@@ -47,8 +47,8 @@ import tempfile
 import time
 import traceback
 import zipfile
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -60,8 +60,9 @@ if __package__ in (None, ""):  # run as a file: python benchmarks/export_downloa
 import aiohttp
 import anyio.to_thread
 
-from benchmarks._common import LOOPBACK, Options, Verdicts, finish, main_entry, median, print_header, table
+from benchmarks._common import LOOPBACK, Options, Verdicts, finish, main_entry, median, print_header, stop_child, table
 from qualtrics_async import QualtricsClient, RateLimits
+from qualtrics_async.exports import ExportJob
 from qualtrics_async.testing import QualtricsEmulator
 
 TARGET_RATIO = 0.9
@@ -138,13 +139,7 @@ def emulator_in_process(specs: Sequence[SurveySpec]) -> Iterator[tuple[str, list
         base_url, ids = parent_end.recv()
         yield str(base_url), [str(i) for i in ids]
     finally:
-        with suppress(OSError):
-            parent_end.send("stop")
-        parent_end.close()
-        process.join(10)
-        if process.is_alive():
-            process.terminate()
-            process.join(5)
+        stop_child(parent_end, process)
 
 
 async def export_states(base_url: str, survey_id: str, jobs: Sequence[tuple[str, bool]]) -> list[bytes]:
@@ -274,7 +269,12 @@ def run_in_child(main: Callable[[], Coroutine[Any, Any, None]], conn: Connection
         raise
 
 
-async def _variant_main(variant: Variant, base_url: str, state: bytes, conn: Connection) -> None:
+@asynccontextmanager
+async def variant_sides(
+    base_url: str, state: bytes
+) -> AsyncIterator[tuple[aiohttp.ClientSession, QualtricsClient, ExportJob, str]]:
+    """Both sides of a measured process: a raw aiohttp session and a client, the export job
+    resumed from its saved state, and the URL of its file."""
     async with (
         aiohttp.ClientSession() as http,
         QualtricsClient(TOKEN, base_url=base_url, env={}, rate_limits=RateLimits.unlimited()) as client,
@@ -282,7 +282,11 @@ async def _variant_main(variant: Variant, base_url: str, state: bytes, conn: Con
         job = client.responses.resume_export(state)
         if job.file_id is None:
             raise RuntimeError("the export has no file id")
-        url = file_url(base_url, job.survey_id, job.file_id)
+        yield http, client, job, file_url(base_url, job.survey_id, job.file_id)
+
+
+async def _variant_main(variant: Variant, base_url: str, state: bytes, conn: Connection) -> None:
+    async with variant_sides(base_url, state) as (http, client, job, url):
         # Warm-up (before the RSS baseline): a connection, a small GET, a worker thread.
         if variant == "client":
             await client.whoami()

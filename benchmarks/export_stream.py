@@ -58,7 +58,6 @@ from typing import IO, Any, Literal
 if __package__ in (None, ""):  # run as a file: python benchmarks/export_stream.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import aiohttp
 import anyio.to_thread
 import msgspec
 
@@ -79,8 +78,8 @@ from benchmarks.export_download import (
     run_interleaved,
     serve_rounds,
     temp_location,
+    variant_sides,
 )
-from qualtrics_async import QualtricsClient, RateLimits
 
 Variant = Literal["stream", "parse", "download+parse"]
 VARIANTS: tuple[Variant, ...] = ("stream", "parse", "download+parse")
@@ -189,14 +188,7 @@ async def count_async(records: Any, *, digest: bool) -> tuple[int, str | None]:
 async def _variant_main(
     variant: Variant, case: Case, base_url: str, state: bytes, local: str, size: int, conn: Connection
 ) -> None:
-    async with (
-        aiohttp.ClientSession() as http,
-        QualtricsClient(TOKEN, base_url=base_url, env={}, rate_limits=RateLimits.unlimited()) as client,
-    ):
-        job = client.responses.resume_export(state)
-        if job.file_id is None:
-            raise RuntimeError("the export has no file id")
-        url = file_url(base_url, job.survey_id, job.file_id)
+    async with variant_sides(base_url, state) as (http, client, job, url):
         downloaded = Path(local)
         # Warm-up (before the RSS baseline): imports, a connection, a small GET, a worker thread.
         if variant == "stream":

@@ -696,3 +696,14 @@ async def test_a_bad_timeout_is_refused_before_the_export_starts(
         with pytest.raises(ConfigurationError, match="timeout"):
             [r async for r in client.responses.stream("SV_1", timeout=timeout)]
     assert emulator.stats.requests == 0
+
+
+async def test_F1_an_unknown_job_status_is_an_error_not_an_endless_wait(emulator: QualtricsEmulator) -> None:
+    survey_id = _survey(emulator)["id"]
+    async with make_client(emulator) as client:
+        job = await client.responses.start_export(survey_id)
+        body = json.dumps({"result": {"status": "cancelled", "percentComplete": 10.0}, "meta": {"requestId": "r-1"}})
+        emulator.inject("GET", "/surveys/*/export-responses/*", body=body.encode())
+        with pytest.raises(ExportFailedError, match="unknown status 'cancelled'") as caught:
+            await job.wait()
+    assert caught.value.request_id == "r-1"

@@ -290,6 +290,15 @@ class ExportJob:
                 method="GET",
                 path=path,
             )
+        if progress.status not in ("inProgress", "complete"):
+            raise ExportFailedError(
+                f"export {self.progress_id} of survey {self.survey_id} reports the unknown status "
+                f"{progress.status!r} (expected inProgress, complete or failed); start a new export, and report "
+                "the requestId to Qualtrics support if it persists",
+                survey_id=self.survey_id,
+                progress_id=self.progress_id,
+                request_id=answer.meta.requestId if answer.meta else None,
+            )
         if progress.status == "complete" and not state.file_id:
             raise ExportFailedError(
                 f"export {self.progress_id} of survey {self.survey_id} is complete but has no fileId; "
@@ -311,7 +320,9 @@ class ExportJob:
 
         Polls near the moment the reported ``percentComplete`` predicts completion, never
         twice within 0.5 s, and back off to ~12 s between polls when there is no progress
-        signal; the endpoint's rate limit is kept by the client's limiter.
+        signal; the endpoint's rate limit is kept by the client's limiter. (A poll that
+        fails — a 5xx, a dropped connection — is retried like any call, after the
+        :class:`~qualtrics_async.RetryPolicy` backoff.)
 
         Args:
             progress: called with an :class:`ExportProgress` after each poll.
