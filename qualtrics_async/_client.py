@@ -26,7 +26,19 @@ from qualtrics_async._transport import attempt_client_timeout, create_http_sessi
 from qualtrics_async.errors import ClientClosedError, ConfigurationError
 from qualtrics_async.models.common import WhoAmI
 from qualtrics_async.pagination import Page, iter_items, iter_pages
+from qualtrics_async.resources.admin import (
+    Divisions,
+    EventSubscriptions,
+    Groups,
+    LegacyMailingLists,
+    Libraries,
+    Organizations,
+    Users,
+)
+from qualtrics_async.resources.directory import Contacts, Directories, MailingLists, Samples, Segments, Transactions
+from qualtrics_async.resources.distributions import Distributions
 from qualtrics_async.resources.responses import Responses
+from qualtrics_async.resources.survey_definitions import SurveyDefinitions
 from qualtrics_async.resources.surveys import Surveys
 
 
@@ -273,3 +285,78 @@ class QualtricsClient:
     def responses(self) -> Responses:
         """Responses: ``export``, ``stream``, ``export_many``, ``export_incremental``, jobs."""
         return Responses(self)
+
+    @functools.cached_property
+    def organizations(self) -> Organizations:
+        """Organizations: ``get``."""
+        return Organizations(self)
+
+    @functools.cached_property
+    def divisions(self) -> Divisions:
+        """Divisions: ``create``, ``get``, ``update``."""
+        return Divisions(self)
+
+    @functools.cached_property
+    def groups(self) -> Groups:
+        """Groups: list, create, get, update, delete, members."""
+        return Groups(self)
+
+    @functools.cached_property
+    def users(self) -> Users:
+        """Users: list, create, get, update, delete, API tokens."""
+        return Users(self)
+
+    @functools.cached_property
+    def survey_definitions(self) -> SurveyDefinitions:
+        """Survey definitions: questions, blocks, flow, options, versions, quotas."""
+        return SurveyDefinitions(self)
+
+    @functools.cached_property
+    def libraries(self) -> Libraries:
+        """Libraries: messages and graphics."""
+        return Libraries(self)
+
+    @functools.cached_property
+    def distributions(self) -> Distributions:
+        """Distributions: email, links, history, reminders, thank-yous, SMS."""
+        return Distributions(self)
+
+    @functools.cached_property
+    def legacy_mailing_lists(self) -> LegacyMailingLists:
+        """Research Core mailing lists (retired by Qualtrics in 2026; use XM Directory)."""
+        return LegacyMailingLists(self)
+
+    @functools.cached_property
+    def event_subscriptions(self) -> EventSubscriptions:
+        """Event subscriptions (webhooks): list, create, get, delete."""
+        return EventSubscriptions(self)
+
+    @functools.cached_property
+    def directories(self) -> Directories:
+        """XM Directory: the directories (pools) of the brand."""
+        return Directories(self)
+
+    @functools.cached_property
+    def contacts(self) -> Contacts:
+        """XM Directory contacts: list, search, create, get, update, delete, export."""
+        return Contacts(self)
+
+    @functools.cached_property
+    def mailing_lists(self) -> MailingLists:
+        """XM Directory mailing lists and their members."""
+        return MailingLists(self)
+
+    @functools.cached_property
+    def transactions(self) -> Transactions:
+        """XM Directory transactions and transaction batches."""
+        return Transactions(self)
+
+    @functools.cached_property
+    def segments(self) -> Segments:
+        """XM Directory segments."""
+        return Segments(self)
+
+    @functools.cached_property
+    def samples(self) -> Samples:
+        """XM Directory samples."""
+        return Samples(self)

@@ -20,7 +20,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import hashlib
 import hmac
 import inspect
 import math
@@ -30,7 +29,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
@@ -47,12 +46,21 @@ from qualtrics_async.testing._exports import (
     DEFAULT_EXPORT_SECONDS,
     FILE_TTL,
     MAX_FILE_BYTES,
-    ApiError,
     ExportEngine,
     ExportJobInfo,
     ExportStats,
 )
+from qualtrics_async.testing._families import family_providers
 from qualtrics_async.testing._faults import Fault, FaultTable, Reply
+from qualtrics_async.testing._routing import (
+    ApiError,
+    FamilyContext,
+    Handler,
+    RouteSpec,
+    SkipTokens,
+    offset_page,
+    skip_page,
+)
 from qualtrics_async.testing._server_limits import LimitMode, ServerLimiter
 
 API_PREFIX = "/API/v3"
@@ -193,8 +201,7 @@ def max_in_window(times: Iterable[float], window: float) -> int:
 
 _ApiError = ApiError  # a 4xx answer from a route (raise it; the pipeline wraps it in the envelope)
 
-_Handler = Callable[[web.BaseRequest, dict[str, str]], "Json | Reply | Awaitable[Json | Reply]"]
-"""A route: returns the ``result`` object (wrapped in the envelope) or a whole :class:`Reply`."""
+_Handler = Handler
 
 
 class _Route(NamedTuple):
@@ -245,31 +252,6 @@ class _TokenStore:
     def expire_all(self) -> None:
         with self._lock:
             self._expiry = dict.fromkeys(self._expiry, -math.inf)
-
-
-class _SkipTokens:
-    """Opaque, tamper-evident ``skipToken`` values: base64url of ``offset:signature``."""
-
-    def __init__(self, seed: int) -> None:
-        self._key = hashlib.sha256(f"qualtrics-emulator-skiptoken:{seed}".encode()).digest()
-
-    def _sign(self, scope: str, offset: int) -> str:
-        return hmac.new(self._key, f"{scope}\0{offset}".encode(), hashlib.sha256).hexdigest()[:16]
-
-    def encode(self, scope: str, offset: int) -> str:
-        raw = f"{offset}:{self._sign(scope, offset)}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    def decode(self, scope: str, token: str, *, limit: int) -> int:
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
-            offset_text, signature = raw.split(":", 1)
-            offset = int(offset_text)
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            offset, signature = -1, ""
-        if not 0 <= offset <= limit or not hmac.compare_digest(signature, self._sign(scope, offset)):
-            raise _ApiError(400, "Invalid skipToken: pass the nextPage URL unchanged.", "BRE_0.3")
-        return offset
 
 
 class QualtricsEmulator:
@@ -347,11 +329,15 @@ class QualtricsEmulator:
         self._limiter = None if rate_limits is None else ServerLimiter(rate_limits, limit_mode)
         self._faults = FaultTable()
         self._tokens = _TokenStore()
-        self._skip_tokens = _SkipTokens(seed)
+        self._skip_tokens = SkipTokens(seed)
         self._api_token_bytes = api_token.encode()
         self._runner: web.ServerRunner | None = None
         self._base_url: str | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
+        self._context = FamilyContext(seed=seed, data=self.data, skip_tokens=self._skip_tokens)
+        self.families = family_providers(self._context)
+        """The API families beyond the core (administration, surveys, XM Directory, ...), by name."""
+        self._scopes = dict(_SCOPE_FAMILIES)
         self._routes = self._build_routes()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -717,6 +703,8 @@ class QualtricsEmulator:
             return reply
         if isinstance(outcome, Reply):
             return outcome
+        if outcome is None:  # a write answered with meta only
+            return Reply(200, payload={"meta": _meta(200)})
         return Reply(200, payload={"result": outcome, "meta": _meta(200)})
 
     # --- authentication ----------------------------------------------------------------------
@@ -740,7 +728,7 @@ class QualtricsEmulator:
 
     def _missing_scope(self, request: web.BaseRequest, match: _Match) -> str | None:
         """For a Bearer token, the scope a route needs that the token lacks (None: allowed)."""
-        family = _SCOPE_FAMILIES.get(match.template)
+        family = self._scopes.get(match.template)
         if family is None or "X-API-TOKEN" in request.headers:
             return None
         granted = self._tokens.scopes(request.headers.get("Authorization", "").partition(" ")[2].strip())
@@ -810,7 +798,7 @@ class QualtricsEmulator:
     # --- routing -----------------------------------------------------------------------------
 
     def _build_routes(self) -> tuple[_Route, ...]:
-        table: tuple[tuple[str, str, _Handler], ...] = (
+        core: tuple[tuple[str, str, _Handler], ...] = (
             ("GET", "/whoami", self._whoami),
             ("GET", "/surveys", self._list_surveys),
             ("GET", "/surveys/{surveyId}", self._get_survey),
@@ -821,10 +809,23 @@ class QualtricsEmulator:
             ("GET", "/directories/{directoryId}/contacts", self._list_contacts),
             ("GET", "/directories/{directoryId}/contacts/{contactId}", self._get_contact),
         )
-        return tuple(
-            _Route(method, re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"), template, handler)
-            for method, template, handler in table
-        )
+        specs = [RouteSpec(method, template, handler) for method, template, handler in core]
+        for provider in self.families.values():
+            specs.extend(provider.routes())
+        seen: set[tuple[str, str]] = set()
+        routes = []
+        for spec in specs:
+            key = (spec.method, spec.template)
+            if key in seen:
+                raise RuntimeError(f"two emulator routes for {spec.method} {spec.template}")
+            seen.add(key)
+            if spec.scope is not None:
+                self._scopes.setdefault(spec.template, spec.scope)
+            pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", spec.template) + "$")
+            routes.append(_Route(spec.method, pattern, spec.template, spec.handler))
+        # Literal segments win over placeholders (".../contacts/search" before ".../contacts/{contactId}").
+        routes.sort(key=lambda route: route.template.count("{"))
+        return tuple(routes)
 
     def _match(self, method: str, path: str) -> _Match | None:
         for route in self._routes:
@@ -847,14 +848,7 @@ class QualtricsEmulator:
         return dict(self.data.whoami)
 
     def _list_surveys(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
-        query = request.query
-        size = _page_size(query, SURVEYS_PAGE_SIZE, reject_larger=False)
-        offset = _int_query(query, "offset", default=0, minimum=0)
-        surveys = self.data.surveys
-        page = surveys[offset : offset + size]
-        end = offset + len(page)
-        next_page = str(request.url.update_query({"offset": end})) if end < len(surveys) else None
-        return {"elements": page, "nextPage": next_page}
+        return offset_page(request, self.data.surveys, SURVEYS_PAGE_SIZE)
 
     def _get_survey(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
         survey = self.data.survey_details.get(params["surveyId"])
@@ -877,7 +871,7 @@ class QualtricsEmulator:
 
     def _list_directories(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
         directories = self.data.directories
-        return self._skip_page(request, "directories", directories, DIRECTORIES_PAGE_SIZE, reject_larger=False)
+        return skip_page(request, self._skip_tokens, "directories", directories, DIRECTORIES_PAGE_SIZE)
 
     def _list_contacts(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
         directory_id = params["directoryId"]
@@ -887,8 +881,14 @@ class QualtricsEmulator:
         embedded = _bool_query(request.query, "includeEmbedded", default=False)
         new_scheme = _bool_query(request.query, "useNewPaginationScheme", default=False)
         cap = CONTACTS_PAGE_SIZE_NEW_SCHEME if new_scheme else CONTACTS_PAGE_SIZE
-        result = self._skip_page(
-            request, f"contacts:{directory_id}", contacts, cap, reject_larger=True, default_size=CONTACTS_PAGE_SIZE
+        result = skip_page(
+            request,
+            self._skip_tokens,
+            f"contacts:{directory_id}",
+            contacts,
+            cap,
+            reject_larger=True,
+            default_size=CONTACTS_PAGE_SIZE,
         )
         result["elements"] = [contact_element(c, include_embedded=embedded) for c in result["elements"]]
         return result
@@ -901,27 +901,6 @@ class QualtricsEmulator:
         if contact is None:
             raise _ApiError(404, f"Contact {contact_id} was not found.", "RNF_0.1")
         return dict(contact)
-
-    def _skip_page(
-        self,
-        request: web.BaseRequest,
-        scope: str,
-        items: list[Json],
-        page_size: int,
-        *,
-        reject_larger: bool,
-        default_size: int | None = None,
-    ) -> Json:
-        query = request.query
-        size = _page_size(query, page_size, reject_larger=reject_larger, default=default_size)
-        token = query.get("skipToken", "")
-        offset = self._skip_tokens.decode(scope, token, limit=len(items)) if token else 0
-        page = items[offset : offset + size]
-        end = offset + len(page)
-        next_page = None
-        if end < len(items):
-            next_page = str(request.url.update_query({"skipToken": self._skip_tokens.encode(scope, end)}))
-        return {"elements": page, "nextPage": next_page}
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -1011,28 +990,6 @@ def _replacement_reply(fault: Fault) -> Reply | None:
 def _oauth_error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> Reply:
     """RFC 6749 §5.2 error body (the token endpoint does not use the API envelope)."""
     return Reply(status, payload={"error": error, "error_description": description}, headers=headers or {})
-
-
-def _int_query(query: MultiMapping[str], name: str, *, default: int, minimum: int) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise _ApiError(400, f"Invalid value for {name!r}: {raw!r} (expected an integer >= {minimum}).")
-    return value
-
-
-def _page_size(query: MultiMapping[str], maximum: int, *, reject_larger: bool, default: int | None = None) -> int:
-    size = _int_query(query, "pageSize", default=maximum if default is None else default, minimum=1)
-    if size > maximum:
-        if reject_larger:
-            raise _ApiError(400, f"pageSize must be between 1 and {maximum}, got {size}.", "BRE_0.2")
-        size = maximum
-    return size
 
 
 def _bool_query(query: MultiMapping[str], name: str, *, default: bool) -> bool:

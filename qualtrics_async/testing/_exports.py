@@ -93,6 +93,7 @@ import msgspec
 
 from qualtrics_async.testing._data import EmulatorData, Json, extra_survey
 from qualtrics_async.testing._faults import Reply
+from qualtrics_async.testing._routing import ApiError
 
 FORMATS: Final = ("csv", "tsv", "json", "ndjson", "spss", "xml")
 JSON_FORBIDDEN: Final = (
@@ -162,17 +163,6 @@ _DATE_PARAMS: Final = frozenset({"startDate", "endDate"})
 _LIST_PARAMS: Final = frozenset({"questionIds", "embeddedDataIds", "surveyMetadataIds"})
 PARAMETERS: Final = frozenset({"format"} | _BOOL_PARAMS | _INT_PARAMS | _STR_PARAMS | _DATE_PARAMS | _LIST_PARAMS)
 """Every body parameter of ``POST /surveys/{surveyId}/export-responses`` (§6.2)."""
-
-
-class ApiError(Exception):
-    """A 4xx answer in the Qualtrics error envelope (``headers`` are added to it)."""
-
-    def __init__(self, status: int, message: str, code: str | None = None, headers: Mapping[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-        self.headers = dict(headers or {})
 
 
 def _bad(message: str, code: str = "BRE_0.1") -> ApiError:
