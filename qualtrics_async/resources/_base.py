@@ -61,37 +61,31 @@ class Resource:
     async def _send(
         self,
         method: str,
-        template: str,
+        path: str,
         body: Body | None = None,
         result_type: type[T] | Any = Any,
         *,
         params: QueryParams | None = None,
         idempotent: bool | None = None,
-        **ids: str,
     ) -> T:
-        """``POST``/``PUT``/``DELETE`` with an optional body; returns the decoded ``result``
-        (``None`` when Qualtrics answers with ``meta`` only)."""
+        """``POST``/``PUT``/``DELETE`` to a built ``path`` with an optional body; returns the
+        decoded ``result`` (``None`` when Qualtrics answers with ``meta`` only)."""
         result: T = await self._client.request(
-            method,
-            build_path(template, **ids),
-            params=params,
-            json=wire_body(body),
-            result_type=result_type,
-            idempotent=idempotent,
+            method, path, params=params, json=wire_body(body), result_type=result_type, idempotent=idempotent
         )
         return result
 
     async def _create(self, template: str, body: Body, result_type: type[T] | Any = Any, **ids: str) -> T:
         """``POST`` a new item; returns what Qualtrics answers (usually its id)."""
-        return await self._send("POST", template, body, result_type, **ids)
+        return await self._send("POST", build_path(template, **ids), body, result_type)
 
     async def _update(self, template: str, body: Body, **ids: str) -> None:
         """``PUT`` changes to an item."""
-        await self._send("PUT", template, body, **ids)
+        await self._send("PUT", build_path(template, **ids), body)
 
     async def _delete(self, template: str, **ids: str) -> None:
         """``DELETE`` an item."""
-        await self._send("DELETE", template, **ids)
+        await self._send("DELETE", build_path(template, **ids))
 
 
 __all__ = ["Body", "Resource", "wire_body"]
