@@ -38,6 +38,8 @@ from qualtrics_async.exports._job import (
 from qualtrics_async.exports._options import ExportFormat, ExportOptions, export_body, file_extension
 from qualtrics_async.exports._records import record_decoder
 from qualtrics_async.resources._base import Resource
+from qualtrics_async.resources._response_imports import ResponseImportsMixin
+from qualtrics_async.resources._response_records import ResponseRecordsMixin
 
 
 class _Started(msgspec.Struct):
@@ -49,7 +51,7 @@ class _Started(msgspec.Struct):
     continuationToken: str | None = None
 
 
-class Responses(Resource):
+class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
     """Survey responses: export them to files, or stream them as records.
 
     Example::
