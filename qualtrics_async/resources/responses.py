@@ -73,6 +73,8 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
         Every option of qualtrics-api.md §6.2 is a keyword (see :class:`ExportOptions`);
         invalid values and combinations raise before any request.
 
+        Endpoint: ``POST /surveys/{surveyId}/export-responses`` (100/min).
+
         Raises:
             ConfigurationError: a bad option (the message names it).
             NotFoundError: no such survey.
@@ -101,6 +103,10 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
     def resume_export(self, state: ExportState | bytes | str) -> ExportJob:
         """A handle on a job started earlier (maybe by another process), from its saved state.
 
+        No request is sent here; the job's ``wait()`` polls:
+
+        Endpoint: ``GET /surveys/{surveyId}/export-responses/{exportProgressId}`` (1000/min).
+
         Example::
 
             saved = job.state.to_json()          # in the worker that started it
@@ -126,6 +132,10 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
         **options: Unpack[ExportOptions],
     ) -> ExportResult:
         """Export a survey's responses to a file: start, wait, download.
+
+        Endpoint: ``POST /surveys/{surveyId}/export-responses`` (100/min).
+        Endpoint: ``GET /surveys/{surveyId}/export-responses/{exportProgressId}`` (1000/min).
+        Endpoint: ``GET /surveys/{surveyId}/export-responses/{fileId}/file`` (100/min).
 
         Args:
             survey_id: the survey (``SV_...``).
@@ -223,6 +233,10 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
     ) -> AsyncGenerator[Any, None]:
         """Yield a survey's responses as records, decoded while the export file downloads.
 
+        Endpoint: ``POST /surveys/{surveyId}/export-responses`` (100/min).
+        Endpoint: ``GET /surveys/{surveyId}/export-responses/{exportProgressId}`` (1000/min).
+        Endpoint: ``GET /surveys/{surveyId}/export-responses/{fileId}/file`` (100/min).
+
         ``ndjson`` and ``json`` yield the response objects (``responseId``, ``values``,
         ``labels``, ...); ``csv``/``tsv`` yield one dict per row keyed by the first header
         row (the label and import-id rows are read, not yielded). Pass a msgspec Struct
@@ -260,6 +274,10 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
         **options: Unpack[ExportOptions],
     ) -> SyncResult:
         """Export only the responses recorded or changed since the last run.
+
+        Endpoint: ``POST /surveys/{surveyId}/export-responses`` (100/min).
+        Endpoint: ``GET /surveys/{surveyId}/export-responses/{exportProgressId}`` (1000/min).
+        Endpoint: ``GET /surveys/{surveyId}/export-responses/{fileId}/file`` (100/min).
 
         The first run exports everything (or from ``since``) and saves a continuation
         token in ``state_file`` (default ``dest_dir/{survey_id}.sync.json``); each later
@@ -301,6 +319,10 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
         **options: Unpack[ExportOptions],
     ) -> AsyncGenerator[ExportResult | ExportFailure, None]:
         """Export many surveys concurrently; yield each outcome as it completes.
+
+        Endpoint: ``POST /surveys/{surveyId}/export-responses`` (100/min).
+        Endpoint: ``GET /surveys/{surveyId}/export-responses/{exportProgressId}`` (1000/min).
+        Endpoint: ``GET /surveys/{surveyId}/export-responses/{fileId}/file`` (100/min).
 
         Each survey is written to ``dest_dir/{survey_id}.zip`` (or ``.{format}`` with
         ``compress=False``; with ``extract=True`` the unzipped ``{survey_id}.{format}``).
