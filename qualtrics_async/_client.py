@@ -223,6 +223,9 @@ class QualtricsClient:
         result_type: Any = Any,
         timeout: float | None = None,
         idempotent: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        content_type: str = "application/json",
     ) -> Any:
         """Send one API call and return the decoded ``result`` of its envelope.
 
@@ -236,6 +239,8 @@ class QualtricsClient:
             timeout: a deadline for the whole call, retries included (default ``Timeouts.call``).
             idempotent: override whether the call is safe to repeat after an ambiguous
                 failure (default: GET/PUT/DELETE yes, POST no).
+            headers: extra request headers (``Idempotency-Key``, ``X-COPY-SOURCE``, ...).
+            content, content_type: a raw body instead of ``json`` (a CSV file, a multipart form).
 
         Returns ``None`` for a write (POST/PUT/DELETE) answered with ``meta`` only; a GET
         answered without a ``result`` raises :class:`~qualtrics_async.errors.ResponseDecodeError`.
@@ -249,6 +254,9 @@ class QualtricsClient:
             expect_result=method.upper() == "GET",
             idempotent=idempotent,
             timeout=timeout,
+            content=content,
+            content_type=content_type,
+            headers=headers,
         )
         return answer.result
 

@@ -8,6 +8,7 @@ read (attempt deadline) → classify → retry? (release the connection, then sl
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -183,11 +184,21 @@ class Session:
         expect_result: bool = True,
         idempotent: bool | None = None,
         timeout: float | None = None,
+        content: bytes | None = None,
+        content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
     ) -> Answer:
-        """Send one API call through the whole pipeline and return its decoded answer."""
+        """Send one API call through the whole pipeline and return its decoded answer.
+
+        The body is ``json`` (encoded here) or raw ``content`` bytes sent as ``content_type``
+        (a CSV file, a multipart form); ``headers`` are added to every attempt.
+        """
         method = method.upper()
         target = self.target(path_or_url, params)
-        body = None if json is None else json_encoder.encode(json)
+        if content is not None and json is not None:
+            raise ConfigurationError("pass a JSON body or raw content, not both")
+        body = content if content is not None else None if json is None else json_encoder.encode(json)
+        extra: Callable[[], Mapping[str, str]] | None = None if not headers else functools.partial(dict, headers)
 
         async def decode(resp: aiohttp.ClientResponse, call: CallInfo) -> Answer:
             raw = await resp.read()
@@ -201,6 +212,8 @@ class Session:
             idempotent=idempotent,
             timeout=timeout,
             attempt_timeout=self.timeouts.attempt,
+            content_type=content_type,
+            extra_headers=extra,
         )
 
     async def send(

@@ -51,7 +51,9 @@ def test_public_method_documents_its_endpoint_and_rate_limit(name: str, doc: str
     endpoints = ENDPOINT.findall(doc)
     assert endpoints, f"{name} ({module}): the docstring needs a line 'Endpoint: ``METHOD /path`` (N/min).'"
     for method, path, rate in endpoints:
-        assert rate == _rate(method, path), f"{name}: {method} {path} is {_rate(method, path)}, the docstring says {rate}"
+        assert rate == _rate(method, path), (
+            f"{name}: {method} {path} is {_rate(method, path)}, the docstring says {rate}"
+        )
 
 
 def test_every_family_has_methods() -> None:

@@ -1,12 +1,35 @@
-"""XM Directory models (``/directories``)."""
+"""XM Directory models (``/directories``, qualtrics-api.md §8).
+
+Contact and mailing-list dates are epoch **milliseconds** on the wire (§5.1); they are kept
+as ints and offered as aware datetimes by the ``*_at`` properties. Where the fact sheet names
+a field but not its type (segment, sample and batch dates), the model accepts an epoch-ms
+int or an ISO string; where it names a field but not its shape (``mailingListMembership``,
+``stats``), the field is a plain dict, so an unexpected shape never breaks decoding.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from qualtrics_async.models._base import Model
+
+
+def from_epoch_ms(value: int | None) -> datetime | None:
+    """An XM Directory epoch-milliseconds date as an aware UTC datetime (``None`` stays ``None``)."""
+    return None if value is None else datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+def format_transaction_date(moment: datetime) -> str:
+    """``moment`` in the ``YYYY-MM-DD HH:MM:SS`` UTC form transactions use (§5.1).
+
+    Naive datetimes are taken as UTC.
+    """
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 class DeduplicationCriteria(Model):
@@ -29,10 +52,18 @@ class Directory(Model):
     deduplication_criteria: DeduplicationCriteria | None = None
 
 
-class Contact(Model):
-    """An XM Directory contact (id ``CID_…``)."""
+class ContactInput(Model):
+    """The fields of a contact you send (create or update); every field is optional.
 
-    contact_id: str
+    Fields left ``None`` are not sent, so an update changes only what it names (Qualtrics
+    asks not to send empty values). ``embedded_data`` maps names (at most 200 characters)
+    to values (at most 1024 characters).
+
+    Example::
+
+        ContactInput(first_name="Zoë", email="zoe@example.com", embedded_data={"tier": "gold"})
+    """
+
     first_name: str | None = None
     last_name: str | None = None
     email: str | None = None
@@ -41,3 +72,169 @@ class Contact(Model):
     language: str | None = None
     unsubscribed: bool | None = None
     embedded_data: dict[str, Any] | None = msgspec.field(default=None)
+
+
+class Contact(ContactInput, kw_only=True):
+    """An XM Directory contact (id ``CID_…``).
+
+    List elements carry the :class:`ContactInput` fields (``embedded_data`` only when asked
+    for); one contact fetched by id also has its mailing-list memberships (keyed by list
+    id), its ``stats`` and its dates (epoch milliseconds, see :attr:`created_at`).
+    """
+
+    contact_id: str
+    mailing_list_membership: dict[str, Any] | None = None
+    stats: dict[str, Any] | None = None
+    creation_date: int | None = None
+    last_modified: int | None = None
+
+    def to_input(self) -> ContactInput:
+        """The writable fields of this contact, e.g. to copy it into another directory (a
+        ``Contact`` itself is refused as a body: ``contactId`` and the dates are read-only)."""
+        return ContactInput(**{name: getattr(self, name) for name in ContactInput.__struct_fields__})
+
+    @property
+    def created_at(self) -> datetime | None:
+        """``creation_date`` as an aware UTC datetime."""
+        return from_epoch_ms(self.creation_date)
+
+    @property
+    def modified_at(self) -> datetime | None:
+        """``last_modified`` as an aware UTC datetime."""
+        return from_epoch_ms(self.last_modified)
+
+
+class MailingListContact(Contact, kw_only=True):
+    """A member of an XM Directory mailing list: the directory contact, plus its membership.
+
+    ``mailing_list_unsubscribed`` is the opt-out from this list only; ``contact_lookup_id``
+    (``MLRP_…``) identifies the membership.
+    """
+
+    contact_lookup_id: str | None = None
+    mailing_list_unsubscribed: bool | None = None
+
+
+class ContactFilter(Model):
+    """A filter of ``POST /directories/{directoryId}/contacts/search`` (nestable).
+
+    A condition names a field (``filter_type``: ``"lastName"``, ``"email"``, ... or
+    ``"embeddedData"`` with a ``key``), a ``comparison`` (``"eq"``, ...) and a ``value``; a
+    group (``filter_type="filterGroup"``) joins ``filters`` with a ``conjunction``
+    (``"and"``/``"or"``).
+
+    Example::
+
+        ContactFilter(filter_type="lastName", comparison="eq", value="Smith")
+    """
+
+    filter_type: str
+    comparison: str | None = None
+    value: str | int | float | bool | None = None
+    key: str | None = None
+    conjunction: str | None = None
+    filters: list[ContactFilter] | None = None
+
+
+class MailingListInput(Model):
+    """The fields of a mailing list you send (create: ``name`` is required, at most 100 characters)."""
+
+    name: str | None = None
+    owner_id: str | None = None
+    prioritize_list_metadata: bool | None = None
+
+
+class MailingList(Model):
+    """An XM Directory mailing list (id ``CG_…``); dates are epoch milliseconds."""
+
+    mailing_list_id: str
+    name: str | None = None
+    owner_id: str | None = None
+    creation_date: int | None = None
+    last_modified_date: int | None = None
+    contact_count: int | None = None
+
+    @property
+    def created_at(self) -> datetime | None:
+        """``creation_date`` as an aware UTC datetime."""
+        return from_epoch_ms(self.creation_date)
+
+
+class TransactionInput(Model):
+    """A transaction you send: creating needs ``contact_id``, ``mailing_list_id`` and
+    ``transaction_date`` (``"YYYY-MM-DD HH:MM:SS"``, see :func:`format_transaction_date`); an
+    update sends only the date and/or ``data``."""
+
+    contact_id: str | None = None
+    mailing_list_id: str | None = None
+    transaction_date: str | None = None
+    data: dict[str, Any] | None = None
+
+
+class Transaction(Model):
+    """An XM Directory transaction: an event (a purchase, a visit) recorded on a contact."""
+
+    transaction_id: str
+    contact_id: str | None = None
+    mailing_list_id: str | None = None
+    transaction_date: str | None = None
+    data: dict[str, Any] | None = None
+
+
+class TransactionBatch(Model):
+    """A transaction batch (id ``BT_…``), a set of transactions to distribute to together."""
+
+    batch_id: str
+    creation_date: int | str | None = None
+
+
+class Segment(Model):
+    """An XM Directory segment (a saved, rule-based selection of contacts)."""
+
+    segment_id: str
+    name: str | None = None
+    description: str | None = None
+    creation_date: int | str | None = None
+    last_modified_date: int | str | None = None
+
+
+class Sample(Model):
+    """An XM Directory sample (a fixed selection of contacts)."""
+
+    sample_id: str
+    name: str | None = None
+    sample_size: int | None = None
+    creation_date: int | str | None = None
+
+
+class ContactExportProgress(Model):
+    """A contact export job: the answer to starting it and to each status poll.
+
+    ``status`` is ``"inProgress"``, ``"complete"`` (then ``file_id`` is set) or ``"failed"``.
+    """
+
+    status: str
+    progress_id: str | None = None
+    percent_complete: float = 0.0
+    file_id: str | None = None
+    error: dict[str, Any] | None = None
+
+
+__all__ = [
+    "Contact",
+    "ContactExportProgress",
+    "ContactFilter",
+    "ContactInput",
+    "DeduplicationCriteria",
+    "Directory",
+    "MailingList",
+    "MailingListContact",
+    "MailingListInput",
+    "Sample",
+    "Segment",
+    "Transaction",
+    "TransactionBatch",
+    "TransactionInput",
+    "format_transaction_date",
+    "from_epoch_ms",
+]

@@ -91,6 +91,29 @@ class EmulatorData:
         """The full record of one contact, or ``None``."""
         return self._contact_index.get((directory_id, contact_id))
 
+    def find_directory(self, directory_id: str) -> Json | None:
+        """The ``GET /directories`` element of one directory, or ``None``."""
+        return next((d for d in self.directories if d["directoryId"] == directory_id), None)
+
+    def add_contact(self, directory_id: str, contact: Json) -> None:
+        """Store a contact created through the API (listed last; ``contactCount`` follows)."""
+        self.contacts[directory_id].append(contact)
+        self._contact_index[(directory_id, contact["contactId"])] = contact
+        directory = self.find_directory(directory_id)
+        if directory is not None:
+            directory["contactCount"] = len(self.contacts[directory_id])
+
+    def remove_contact(self, directory_id: str, contact_id: str) -> Json | None:
+        """Forget a contact deleted through the API; returns its record, or ``None`` if unknown."""
+        contact = self._contact_index.pop((directory_id, contact_id), None)
+        if contact is not None:
+            stored = self.contacts[directory_id]
+            del stored[next(i for i, c in enumerate(stored) if c is contact)]
+            directory = self.find_directory(directory_id)
+            if directory is not None:
+                directory["contactCount"] = len(stored)
+        return contact
+
 
 _LIST_FIELDS = ("contactId", "firstName", "lastName", "email", "phone", "extRef", "language", "unsubscribed")
 

@@ -93,7 +93,13 @@ _SCOPE_FAMILIES: dict[str, str] = {
 }
 # POSTs that only read data: starting a response export needs read:survey_responses, not
 # manage: (a documented choice; the fact sheet lists the scopes, not which call needs which).
-_READING_POSTS = frozenset({"/surveys/{surveyId}/export-responses"})
+_READING_POSTS = frozenset(
+    {
+        "/surveys/{surveyId}/export-responses",
+        "/directories/{directoryId}/contacts/search",
+        "/directories/{directoryId}/export-contacts",
+    }
+)
 EXPORT_FILES = "/surveys/*/export-responses/*/file"
 """Fault path pattern matching every export file download."""
 
