@@ -23,6 +23,10 @@ Every error raised by the client derives from :class:`QualtricsError`::
     │   └── ResponseValidationError   JSON, but of the wrong shape for the typed model
     ├── PaginationError               a ``nextPage`` that repeats
     ├── UnsafeURLError                a URL on another origin (would leak the token)
+    ├── ResponseNotReadyError         a new response still answered 202 at the deadline
+    ├── ResponseImportError           a response import did not complete
+    │   ├── ResponseImportFailedError     Qualtrics reported the job ``failed``
+    │   └── ResponseImportTimeoutError    still running at the caller's deadline
     └── ExportError                   a response export did not produce a whole file
         ├── ExportFailedError         Qualtrics reported the job ``failed``
         ├── ExportTimeoutError        the job did not finish before the caller's deadline
@@ -58,6 +62,10 @@ __all__ = [
     "QualtricsError",
     "RateLimitError",
     "ResponseDecodeError",
+    "ResponseImportError",
+    "ResponseImportFailedError",
+    "ResponseImportTimeoutError",
+    "ResponseNotReadyError",
     "ResponseValidationError",
     "ServerError",
     "TLSError",
@@ -319,6 +327,49 @@ class ExportExpiredError(ExportError):
 class ExportCorruptError(ExportError):
     """The exported file is not whole: its size differs from ``Content-Length``, or its ZIP
     structure or CRC-32 check failed. The partial file never takes the final name."""
+
+
+class ResponseNotReadyError(QualtricsError):
+    """Qualtrics still answered 202 ("not yet available") when the caller's ``timeout`` ran out.
+
+    The response exists; ask again later.
+    """
+
+
+class ResponseImportError(QualtricsError):
+    """A response import did not complete.
+
+    Attributes:
+        survey_id: the survey imported into.
+        progress_id: the import job of the part that did not complete.
+        completed: the parts imported before it (``ImportPart`` results; an import sent
+            again with the same ``idempotency_key`` does not import them twice).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        survey_id: str,
+        progress_id: str | None = None,
+        completed: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.survey_id = survey_id
+        self.progress_id = progress_id
+        self.completed = completed or []
+
+
+class ResponseImportFailedError(ResponseImportError):
+    """Qualtrics reported the import job ``failed`` (``error_code``/``error_message`` say why)."""
+
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class ResponseImportTimeoutError(ResponseImportError):
+    """The import was still running at the caller's deadline (it may still complete)."""
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

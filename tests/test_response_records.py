@@ -10,14 +10,17 @@ from pathlib import Path
 import pytest
 
 from qualtrics_async import QualtricsClient, RateLimits
-from qualtrics_async.errors import BadRequestError, ConfigurationError, ConflictError, NotFoundError
-from qualtrics_async.models import EmbeddedDataUpdate, NewResponse, UploadedFile
-from qualtrics_async.resources._response_imports import (
+from qualtrics_async.errors import (
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
     ResponseImportFailedError,
     ResponseImportTimeoutError,
-    split_records,
+    ResponseNotReadyError,
 )
-from qualtrics_async.resources._response_records import ResponseNotReadyError
+from qualtrics_async.models import EmbeddedDataUpdate, NewResponse, UploadedFile
+from qualtrics_async.resources._response_imports import split_records
 from qualtrics_async.testing import QualtricsEmulator
 from qualtrics_async.testing._survey_api import SurveyRoutes
 from tests.conftest import make_client

@@ -19,7 +19,12 @@ from typing import Any, Literal
 import anyio
 
 from qualtrics_async._sansio import build_path
-from qualtrics_async.errors import ConfigurationError, QualtricsError
+from qualtrics_async.errors import (
+    ConfigurationError,
+    ResponseImportError,
+    ResponseImportFailedError,
+    ResponseImportTimeoutError,
+)
 from qualtrics_async.exports._polling import PollSchedule
 from qualtrics_async.models.responses import ImportPart, ImportProgress, ImportResult
 from qualtrics_async.resources._base import Resource
@@ -33,42 +38,6 @@ _IMPORT_ID_STARTS = (b'{"ImportId"', b'"{""ImportId""')
 _BOM = b"\xef\xbb\xbf"
 _START = "/surveys/{surveyId}/import-responses"
 _PROGRESS = "/surveys/{surveyId}/import-responses/{importProgressId}"
-
-
-class ResponseImportError(QualtricsError):
-    """A response import did not complete.
-
-    Attributes:
-        survey_id: the survey imported into.
-        progress_id: the import job of the part that did not complete.
-        completed: the parts imported before it (an import sent again with the same
-            ``idempotency_key`` does not import them twice).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        survey_id: str,
-        progress_id: str | None = None,
-        completed: list[ImportPart] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(message, **kwargs)
-        self.survey_id = survey_id
-        self.progress_id = progress_id
-        self.completed = completed or []
-
-
-class ResponseImportFailedError(ResponseImportError):
-    """Qualtrics reported the import job ``failed`` (``error_code``/``error_message`` say why)."""
-
-    error_code: str | None = None
-    error_message: str | None = None
-
-
-class ResponseImportTimeoutError(ResponseImportError):
-    """The import was still running at the caller's deadline (it may still complete)."""
 
 
 def split_records(data: bytes, max_part_bytes: int = MAX_IMPORT_BYTES) -> tuple[bytes, list[tuple[int, int, int]]]:

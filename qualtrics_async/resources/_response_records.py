@@ -17,7 +17,7 @@ import msgspec
 from qualtrics_async._decoding import envelope_decoder, json_encoder
 from qualtrics_async._sansio import build_path
 from qualtrics_async._session import Target
-from qualtrics_async.errors import ConfigurationError, QualtricsError
+from qualtrics_async.errors import ConfigurationError, ResponseNotReadyError
 from qualtrics_async.exports._download import Transfer, check_destination, download_to_file, fetch
 from qualtrics_async.models._base import Model
 from qualtrics_async.models.responses import (
@@ -36,13 +36,6 @@ DEFAULT_READY_TIMEOUT = 30.0
 """Seconds :meth:`ResponseRecordsMixin.get` waits for a response that is not yet available."""
 _FIRST_WAIT, _MAX_WAIT = 0.25, 5.0
 _UPLOADED_FILE = "/surveys/{surveyId}/responses/{responseId}/uploaded-files/{fileId}"
-
-
-class ResponseNotReadyError(QualtricsError):
-    """Qualtrics still answered 202 ("not yet available") when the caller's ``timeout`` ran out.
-
-    The response exists; ask again later.
-    """
 
 
 @dataclass(frozen=True, slots=True)
