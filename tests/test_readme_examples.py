@@ -51,3 +51,35 @@ async def test_readme_export_example(
     assert (tmp_path / "sample.zip").stat().st_size > 0
     assert all((tmp_path / f"{sid}.zip").exists() for sid in ids)
     assert "full " in out  # the first incremental run exports everything
+
+
+def test_readme_families_table_matches_the_client() -> None:
+    import functools
+    import inspect
+
+    from qualtrics_async import QualtricsClient
+    from qualtrics_async.resources._base import Resource
+
+    table = README.read_text().split("<!-- families-table -->", 1)[1].split("\n\n", 1)[0]
+    listed: dict[str, set[str]] = {}
+    for row in table.splitlines()[2:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        attribute = re.fullmatch(r"`client\.(\w+)`", cells[1])
+        if attribute:
+            names = {m.group(0) for m in re.finditer(r"\b[a-z_]+\b", re.sub(r"\([^)]*\)", "", cells[2]))}
+            listed.setdefault(attribute.group(1), set()).update(names)
+    resources = {
+        name: inspect.get_annotations(prop.func, eval_str=True)["return"]
+        for name, prop in vars(QualtricsClient).items()
+        if isinstance(prop, functools.cached_property)
+    }
+    assert set(listed) == set(resources), "every resource attribute has a row, and every row a resource"
+    for name, cls in resources.items():
+        public = {
+            m
+            for klass in cls.__mro__
+            if klass not in (Resource, object)
+            for m, v in vars(klass).items()
+            if not m.startswith("_") and callable(v)
+        }
+        assert listed[name] == public, f"client.{name}: README lists {sorted(listed[name] ^ public)} differently"
