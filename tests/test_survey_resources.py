@@ -295,3 +295,16 @@ async def test_quota_round_trip(emulator: QualtricsEmulator) -> None:
 
 def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+async def test_an_imported_survey_can_be_exported_and_collects_new_responses(
+    emulator: QualtricsEmulator, tmp_path: Path
+) -> None:
+    async with make_client(emulator) as client:
+        qsf = await client.survey_definitions.get_qsf(emulator.data.surveys[0]["id"])
+        new_id = await client.surveys.import_file("Fresh survey", json.dumps(qsf).encode())
+        empty = [r async for r in client.responses.stream(new_id, format="ndjson")]
+        added = emulator.add_responses(new_id, 3)
+        records = [r async for r in client.responses.stream(new_id, format="ndjson")]
+    assert empty == []
+    assert sorted(r["responseId"] for r in records) == sorted(added)

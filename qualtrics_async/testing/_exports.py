@@ -1177,10 +1177,17 @@ class ExportEngine:
     # -- controls ----------------------------------------------------------------------------
 
     def _store(self, survey_id: str) -> _SurveyResponses:
-        store = self._surveys.get(survey_id)
+        store = self._surveys.get(survey_id) or self._adopt(survey_id)
         if store is None:
             raise ValueError(f"unknown survey id {survey_id!r}")
         return store
+
+    def _adopt(self, survey_id: str) -> _SurveyResponses | None:
+        """A survey created through the API (import, copy, definitions) starts with no responses."""
+        if survey_id not in self.data.survey_details:
+            return None
+        first = int(datetime.now(UTC).timestamp() * 1000) - _ADDED_SPAN_MS
+        return self._surveys.setdefault(survey_id, _SurveyResponses(0, first, _ADDED_SPAN_MS, 0))
 
     def _generator(self, survey_id: str, store: _SurveyResponses) -> _Generator:
         if store.generator is None:
@@ -1339,7 +1346,7 @@ class ExportEngine:
 
     def _survey(self, survey_id: str) -> tuple[Json, _SurveyResponses]:
         detail = self.data.survey_details.get(survey_id)
-        store = self._surveys.get(survey_id)
+        store = self._surveys.get(survey_id) or self._adopt(survey_id)
         if detail is None or store is None:
             raise ApiError(404, f"Survey {survey_id} was not found.", "RNF_0.1")
         return detail, store
