@@ -83,3 +83,8 @@ def test_readme_families_table_matches_the_client() -> None:
             if not m.startswith("_") and callable(v)
         }
         assert listed[name] == public, f"client.{name}: README lists {sorted(listed[name] ^ public)} differently"
+
+
+def test_readme_webhooks_example() -> None:
+    namespace = _example("webhooks")
+    assert namespace["event"].survey_id == "SV_123"
