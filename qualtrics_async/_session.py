@@ -198,7 +198,10 @@ class Session:
         if content is not None and json is not None:
             raise ConfigurationError("pass a JSON body or raw content, not both")
         body = content if content is not None else None if json is None else json_encoder.encode(json)
-        extra: Callable[[], Mapping[str, str]] | None = None if not headers else functools.partial(dict, headers)
+        extra: Callable[[], Mapping[str, str]] | None = None
+        if headers:
+            _check_headers(headers)
+            extra = functools.partial(dict, headers)
 
         async def decode(resp: aiohttp.ClientResponse, call: CallInfo) -> Answer:
             raw = await resp.read()
@@ -276,11 +279,10 @@ class Session:
                         client_timeout, bounded_by_deadline = self._attempt_timeout_for(
                             attempt_timeout, deadline_at, loop
                         )
-                    headers = {header[0]: header[1]}
-                    if extra_headers is not None:
-                        headers.update(extra_headers())
+                    headers = dict(extra_headers()) if extra_headers is not None else {}
                     if body is not None:
                         headers["Content-Type"] = content_type
+                    headers[header[0]] = header[1]  # last: nothing else may stand in for the credentials
                     async with self.http.request(
                         method, target.url, data=body, headers=headers, allow_redirects=False, timeout=client_timeout
                     ) as resp:
@@ -532,6 +534,24 @@ class Session:
                 raise _BadBody(protocol_error(message, status, call, meta.requestId), False)
             return Answer(None, meta, status, headers)
         return Answer(envelope.result, meta, status, headers)
+
+
+_RESERVED_HEADERS = frozenset(
+    {"x-api-token", "authorization", "cookie", "host", "content-type", "content-length", "transfer-encoding"}
+)
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    """Refuse extra headers that would replace the client's own (credentials, framing) or
+    smuggle a header line; nothing is sent."""
+    for name, value in headers.items():
+        if name.lower() in _RESERVED_HEADERS:
+            raise ConfigurationError(
+                f"the header {name!r} is set by the client (credentials, host and body framing); "
+                "pass the body with content=/content_type= and credentials to QualtricsClient"
+            )
+        if any(c in f"{name}{value}" for c in "\r\n\0"):
+            raise ConfigurationError(f"the header {name!r} holds a line break or NUL; remove it")
 
 
 def _has_dot_segment(path: str) -> bool:

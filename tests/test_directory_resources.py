@@ -16,6 +16,7 @@ import pytest
 from qualtrics_async import QualtricsClient, RateLimits
 from qualtrics_async.errors import (
     BadRequestError,
+    ConfigurationError,
     ExportExpiredError,
     ExportFailedError,
     ExportTimeoutError,
@@ -530,3 +531,16 @@ async def test_unknown_directory_is_not_found_everywhere(emulator: QualtricsEmul
         ):
             with pytest.raises(NotFoundError, match="Directory"):
                 await collect(listing)
+
+
+async def test_a_fetched_contact_is_refused_as_a_write_body(emulator: QualtricsEmulator) -> None:
+    pool = emulator.data.default_directory_id
+    async with make_client(emulator) as client:
+        contact = await client.contacts.get(pool, emulator.data.contacts[pool][0]["contactId"])
+        before = emulator.stats.requests
+        with pytest.raises(ConfigurationError, match="to_input"):
+            await client.contacts.create(pool, contact)
+        with pytest.raises(ConfigurationError, match="to_input"):
+            await client.contacts.update(pool, contact.contact_id, contact)
+        assert emulator.stats.requests == before
+        await client.contacts.update(pool, contact.contact_id, contact.to_input())

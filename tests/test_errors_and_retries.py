@@ -13,6 +13,7 @@ from qualtrics_async.errors import (
     APIStatusError,
     APITimeoutError,
     BadRequestError,
+    ConfigurationError,
     ConflictError,
     NotFoundError,
     PayloadTooLargeError,
@@ -255,3 +256,29 @@ async def test_G1_export_start_is_safe_to_repeat_whatever_the_rate_limit_table(e
             await client.request("POST", "/surveys/SV_1/export-responses", json={"format": "csv"})
     assert info.value.status != 503  # retried past the 503
     assert emulator.stats.requests == 2
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-API-TOKEN": "someone-elses-token"},
+        {"x-api-token": "someone-elses-token"},
+        {"Authorization": "Bearer x"},
+        {"Host": "evil.example"},
+        {"content-type": "text/plain"},
+        {"X-Note": "a\r\nX-Injected: 1"},
+    ],
+)
+async def test_extra_headers_cannot_replace_credentials_or_smuggle_lines(
+    emulator: QualtricsEmulator, headers: dict[str, str]
+) -> None:
+    async with make_client(emulator) as client:
+        with pytest.raises(ConfigurationError, match="header"):
+            await client.request("GET", "/whoami", headers=headers)
+    assert emulator.stats.requests == 0
+
+
+async def test_extra_headers_go_out_with_the_clients_own_credentials(emulator: QualtricsEmulator) -> None:
+    async with make_client(emulator) as client:
+        me = await client.request("GET", "/whoami", headers={"Idempotency-Key": "k-1"})
+    assert me["userId"]

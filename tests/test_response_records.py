@@ -104,13 +104,21 @@ async def test_G1_create_sends_an_idempotency_key_so_a_repeat_records_once(emula
     assert other != first
 
 
-async def test_G1_a_dropped_create_is_retried_without_recording_twice(emulator: QualtricsEmulator) -> None:
+async def test_G1_a_create_whose_answer_was_cut_is_retried_without_recording_twice(
+    emulator: QualtricsEmulator,
+) -> None:
+    # truncate: the emulator records the response, then cuts its answer in half: an ambiguous
+    # failure. The retry carries the same Idempotency-Key, so the response exists once.
     survey_id = emulator.data.surveys[0]["id"]
-    emulator.inject("POST", "/surveys/*/responses", drop=True)
+    routes = survey_routes(emulator)
+    before = len(routes._responses)
+    emulator.inject("POST", "/surveys/*/responses", truncate=True)
     async with client_for(emulator) as client:
         response_id = await client.responses.create(survey_id, {"values": {"finished": 1}})
-        survey_routes(emulator).response_ready_seconds = 0
+        routes.response_ready_seconds = 0
         assert (await client.responses.get(survey_id, response_id)).values["finished"] == 1
+    assert len(routes._responses) == before + 1
+    assert emulator.stats.by_route["POST /surveys/{surveyId}/responses"] == 2
 
 
 async def test_create_refuses_unknown_questions_and_too_many_files(emulator: QualtricsEmulator) -> None:

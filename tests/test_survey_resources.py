@@ -308,3 +308,14 @@ async def test_an_imported_survey_can_be_exported_and_collects_new_responses(
         records = [r async for r in client.responses.stream(new_id, format="ndjson")]
     assert empty == []
     assert sorted(r["responseId"] for r in records) == sorted(added)
+
+
+async def test_copy_names_the_caller_as_owner_and_import_takes_quoted_names(emulator: QualtricsEmulator) -> None:
+    async with make_client(emulator) as client:
+        me = await client.whoami()
+        copy_id = await client.surveys.copy(emulator.data.surveys[0]["id"], 'Customer "NPS" copy')
+        copy = await client.surveys.get(copy_id)
+        qsf = await client.survey_definitions.get_qsf(emulator.data.surveys[0]["id"])
+        imported = await client.surveys.import_file('Customer "NPS"', json.dumps(qsf).encode())
+        assert (await client.surveys.get(imported)).name == 'Customer "NPS"'
+    assert copy.owner_id == me.user_id

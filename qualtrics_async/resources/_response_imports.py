@@ -10,6 +10,7 @@ are imported one after the other.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
@@ -126,7 +127,7 @@ class ResponseImportsMixin(Resource):
         an export (names, labels, ``{"ImportId": …}``). Files above ``max_part_bytes``
         (default 5 MB, Qualtrics' limit) are sent in parts split between records, each part
         repeating the header rows; parts are imported in order. Each part carries the
-        ``Idempotency-Key`` ``{idempotency_key}-{n}`` (a random key when none is given), so a
+        ``Idempotency-Key`` ``{idempotency_key}-{n}-{digest of the part}`` (a random key when none is given), so a
         retried request is not imported twice, and running the same import again with the
         same key skips the parts Qualtrics already has.
 
@@ -155,7 +156,9 @@ class ResponseImportsMixin(Resource):
         parts: list[ImportPart] = []
         for number, (start, end, records) in enumerate(spans, start=1):
             content = header + data[start:end]
-            part_key = f"{key}-{number}"
+            # The part's content is in its key: a reused idempotency_key with other data (the
+            # next night's file, other part sizes) can never be answered from an old part.
+            part_key = f"{key}-{number}-{hashlib.sha256(content).hexdigest()[:16]}"
             progress: ImportProgress = await self._client.request(
                 "POST",
                 build_path(_START, surveyId=survey_id),

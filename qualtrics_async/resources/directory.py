@@ -23,6 +23,7 @@ from qualtrics_async._decoding import ListResult
 from qualtrics_async._sansio import build_path
 from qualtrics_async.errors import (
     BadRequestError,
+    ConfigurationError,
     ExportExpiredError,
     ExportFailedError,
     ExportTimeoutError,
@@ -210,6 +211,7 @@ class Contacts(Resource):
 
         Endpoint: ``POST /directories/{directoryId}/contacts`` (500/min).
         """
+        _refuse_read_back(contact)
         created: _Created = await self._create(_CONTACTS, contact, _Created, directoryId=directory_id)
         return created.id
 
@@ -229,6 +231,7 @@ class Contacts(Resource):
 
         Endpoint: ``PUT /directories/{directoryId}/contacts/{contactId}`` (500/min).
         """
+        _refuse_read_back(changes)
         await self._update(_CONTACT, changes, directoryId=directory_id, contactId=contact_id)
 
     async def delete(self, directory_id: str, contact_id: str) -> None:
@@ -250,7 +253,8 @@ class Contacts(Resource):
         body = {"format": format, "includeEmbedded": include_embedded}
         path = build_path(_EXPORT, directoryId=directory_id)
         # A repeated start only costs quota (a second job), like a response export's.
-        started: ContactExportProgress = await self._send("POST", path, body, ContactExportProgress, idempotent=True)
+        # Not retried after an ambiguous failure (RELIABILITY F6): each job builds a file of personal data.
+        started: ContactExportProgress = await self._send("POST", path, body, ContactExportProgress)
         if not started.progress_id:
             raise ExportFailedError(f"the contact export of {directory_id} was started without a progressId")
         return started
@@ -664,3 +668,11 @@ __all__ = [
     "Segments",
     "Transactions",
 ]
+
+
+def _refuse_read_back(body: Body) -> None:
+    """A fetched :class:`Contact` carries read-only fields (id, stats, dates) Qualtrics refuses."""
+    if isinstance(body, Contact):
+        raise ConfigurationError(
+            "pass a ContactInput (or a dict), not a fetched Contact: it holds read-only fields; use contact.to_input()"
+        )

@@ -84,7 +84,8 @@ class Surveys(Resource):
         else:
             content = await anyio.Path(os.fspath(source)).read_bytes()
         body, form_type = multipart_body(
-            [FormPart("name", name.encode()), FormPart("file", content, f"{name}.qsf", content_type)]
+            # A fixed file name: the survey's name travels in its own part (and may hold quotes).
+            [FormPart("name", name.encode()), FormPart("file", content, "survey.qsf", content_type)]
         )
         return await self._post_survey(content=body, content_type=form_type)
 
@@ -101,10 +102,11 @@ class Surveys(Resource):
         """Copy survey ``survey_id`` as ``name`` (to the user ``owner_id``, default: you); return the copy's id.
 
         Endpoint: ``POST /surveys`` (3000/min).
+        Endpoint: ``GET /whoami`` (3000/min).
         """
-        headers = {"X-COPY-SOURCE": survey_id}
-        if owner_id is not None:
-            headers["X-COPY-DESTINATION-OWNER"] = owner_id
+        if owner_id is None:  # §7.3 sends both headers; the owner defaults to the caller
+            owner_id = (await self._client.whoami()).user_id
+        headers = {"X-COPY-SOURCE": survey_id, "X-COPY-DESTINATION-OWNER": owner_id}
         return await self._post_survey(json={"projectName": name}, headers=headers)
 
     async def _post_survey(self, **request: Any) -> str:
