@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
+import msgspec
 import pytest
 
 from qualtrics_async import RateLimits
@@ -170,7 +171,7 @@ async def test_definition_create_get_metadata_and_delete(emulator: QualtricsEmul
         assert survey.is_active is True
         assert survey.expiration is not None
         assert survey.expiration.end_date == _utc(2031, 12, 31, 23, 59)
-        with pytest.raises(BadRequestError, match="MySQL"):
+        with pytest.raises(ConfigurationError, match="YYYY-MM-DD HH:MM:SS"):  # refused before sending
             await client.survey_definitions.update_metadata(
                 created.survey_id, {"SurveyStartDate": "2031-01-01T00:00:00Z"}
             )
@@ -319,3 +320,20 @@ async def test_copy_names_the_caller_as_owner_and_import_takes_quoted_names(emul
         imported = await client.surveys.import_file('Customer "NPS"', json.dumps(qsf).encode())
         assert (await client.surveys.get(imported)).name == 'Customer "NPS"'
     assert copy.owner_id == me.user_id
+
+
+async def test_metadata_read_back_sends_only_writable_fields_and_refuses_iso_dates(
+    emulator: QualtricsEmulator,
+) -> None:
+    survey_id = emulator.data.surveys[0]["id"]
+    async with make_client(emulator) as client:
+        metadata = await client.survey_definitions.get_metadata(survey_id)
+        assert metadata.survey_id == survey_id
+        await client.survey_definitions.update_metadata(
+            survey_id, msgspec.structs.replace(metadata, survey_name="Renamed")
+        )
+        assert (await client.surveys.get(survey_id)).name == "Renamed"
+        before = emulator.stats.requests
+        with pytest.raises(ConfigurationError, match="YYYY-MM-DD HH:MM:SS"):
+            await client.survey_definitions.update_metadata(survey_id, {"SurveyStartDate": "2024-01-01T00:00:00Z"})
+        assert emulator.stats.requests == before

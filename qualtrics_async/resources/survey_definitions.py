@@ -8,10 +8,14 @@ Pythonic names and the right wire spellings.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import msgspec
+
 from qualtrics_async._sansio import build_path
+from qualtrics_async.errors import ConfigurationError
 from qualtrics_async.models import surveys as m
 from qualtrics_async.resources._base import Body, Resource
 
@@ -22,6 +26,10 @@ _BLOCK = _SURVEY + "/blocks/{blockId}"
 _VERSIONS = _SURVEY + "/versions"
 _QUOTAS = _SURVEY + "/quotas"
 _QUOTA = _QUOTAS + "/{quotaId}"
+
+
+_WRITABLE_METADATA = ("SurveyName", "SurveyDescription", "SurveyStatus", "SurveyStartDate", "SurveyExpirationDate")
+_MYSQL_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 
 
 class SurveyDefinitions(Resource):
@@ -80,8 +88,21 @@ class SurveyDefinitions(Resource):
     async def update_metadata(self, survey_id: str, metadata: m.DefinitionMetadata | Body) -> None:
         """Change name, description, status (``Active``/``Inactive``) or dates (``YYYY-MM-DD HH:MM:SS``).
 
+        A :class:`~qualtrics_async.models.DefinitionMetadata` read with :meth:`get_metadata`
+        may be passed back: only the writable fields are sent, and dates must have the MySQL
+        form.
+
         Endpoint: ``PUT /survey-definitions/{surveyId}/metadata`` (3000/min).
         """
+        if isinstance(metadata, m.DefinitionMetadata):
+            wire = msgspec.to_builtins(metadata)
+            metadata = {name: wire[name] for name in _WRITABLE_METADATA if name in wire}
+        for name in ("SurveyStartDate", "SurveyExpirationDate"):
+            value = metadata.get(name) if isinstance(metadata, dict) else None
+            if value is not None and not _MYSQL_DATETIME.fullmatch(str(value)):
+                raise ConfigurationError(
+                    f"{name}={value!r} must be 'YYYY-MM-DD HH:MM:SS' (Qualtrics refuses ISO 8601 here)"
+                )
         await self._update(_SURVEY + "/metadata", metadata, surveyId=survey_id)
 
     # -- questions ----------------------------------------------------------------------------
@@ -118,7 +139,11 @@ class SurveyDefinitions(Resource):
         return created.question_id
 
     async def update_question(self, survey_id: str, question_id: str, question: m.Question | Body) -> None:
-        """Replace a question.
+        """Replace a question (the whole question: fields not sent are dropped by Qualtrics).
+
+        A :class:`~qualtrics_async.models.Question` carries only the modelled fields; to change
+        part of an existing question without losing its display logic, randomisation or
+        recodes, read it with :meth:`get_question_raw`, change the dict and pass that.
 
         Endpoint: ``PUT /survey-definitions/{surveyId}/questions/{questionId}`` (3000/min).
         """
@@ -149,6 +174,10 @@ class SurveyDefinitions(Resource):
 
     async def update_block(self, survey_id: str, block_id: str, block: m.Block | Body) -> None:
         """Replace a block's description and elements (questions move between blocks this way).
+
+        The whole block is replaced: pass the dict read from the API (with its ``Options``)
+        rather than a typed :class:`~qualtrics_async.models.Block` to keep looping and
+        randomisation settings.
 
         Endpoint: ``PUT /survey-definitions/{surveyId}/blocks/{blockId}`` (3000/min).
         """
