@@ -443,3 +443,16 @@ async def test_legacy_mailing_list_contacts_follow_pages_and_empty_lists_are_emp
     assert len(contacts) == 130  # two offset pages
     assert [c.id for c in contacts] == [c["id"] for c in store.list_contacts.of(panel).values()]
     assert all(c.id.startswith("MLRP_") and c.external_data_ref and c.embedded_data for c in contacts)
+
+
+async def test_I5_a_subscription_without_a_shared_key_or_over_http_is_warned_about(
+    emulator: QualtricsEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="qualtrics_async")
+    async with make_client(emulator) as client:
+        await client.event_subscriptions.create(
+            {"topics": "surveyengine.completedResponse.SV_1", "publicationUrl": "http://hooks.example/q"}
+        )
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "without a sharedKey" in messages
+    assert "plain http" in messages

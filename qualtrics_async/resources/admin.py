@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import TypeVar
 
+import msgspec
+
+from qualtrics_async._logging import logger
 from qualtrics_async._sansio import build_path
 from qualtrics_async._secret import Secret
 from qualtrics_async.errors import ResponseDecodeError
@@ -423,7 +426,22 @@ class EventSubscriptions(_AdminResource):
             BadRequestError: an unknown topic or an invalid URL.
             PermissionDeniedError: not a brand administrator.
         """
-        return await self._create_id("/eventsubscriptions", body)
+        wire = msgspec.to_builtins(body) if isinstance(body, msgspec.Struct) else dict(body)
+        shared_key = wire.get("sharedKey")
+        # Registered with the log filter for the duration of the call, so an error message
+        # that echoes the key is masked.
+        guard = Secret(shared_key) if isinstance(shared_key, str) and shared_key else None
+        if guard is None:
+            logger.warning(
+                "creating an event subscription without a sharedKey: its deliveries cannot be verified "
+                "(qualtrics_async.webhooks needs the key to check their HMAC)"
+            )
+        if str(wire.get("publicationUrl", "")).startswith("http://"):
+            logger.warning("the event subscription's publicationUrl is plain http: deliveries travel unencrypted")
+        try:
+            return await self._create_id("/eventsubscriptions", body)
+        finally:
+            del guard
 
     async def get(self, subscription_id: str) -> EventSubscription:
         """One event subscription (without its ``sharedKey``; brand administrators only).
