@@ -18,6 +18,7 @@ from qualtrics_async import RateLimits
 from qualtrics_async._secret import Secret
 from qualtrics_async.errors import (
     BadRequestError,
+    ConfigurationError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
@@ -456,3 +457,25 @@ async def test_I5_a_subscription_without_a_shared_key_or_over_http_is_warned_abo
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "without a sharedKey" in messages
     assert "plain http" in messages
+
+
+async def test_library_graphic_file_upload_round_trips(emulator: QualtricsEmulator, tmp_path: Any) -> None:
+    library_id = admin_of(emulator).user_id
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 2048
+    image = tmp_path / "logo.png"
+    image.write_bytes(png)
+    async with make_client(emulator) as client:
+        from_path = await client.libraries.upload_graphic_file(library_id, image, content_type="image/png")
+        from_bytes = await client.libraries.upload_graphic_file(
+            library_id, png, content_type="image/png", name="inline.png", folder="Logos"
+        )
+        first = await client.libraries.get_graphic(library_id, from_path)
+        second = await client.libraries.get_graphic(library_id, from_bytes)
+        before = emulator.stats.requests
+        with pytest.raises(ConfigurationError, match="5 MB"):
+            await client.libraries.upload_graphic_file(
+                library_id, b"x" * (5 * 1024 * 1024 + 1), content_type="image/png"
+            )
+        assert emulator.stats.requests == before
+    assert (first.name, first.content_type) == ("logo.png", "image/png")
+    assert (second.name, second.folder) == ("inline.png", "Logos")

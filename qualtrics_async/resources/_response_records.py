@@ -7,7 +7,6 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import anyio
 import msgspec
 
 from qualtrics_async._decoding import envelope_decoder, json_encoder
+from qualtrics_async._multipart import FormPart, multipart_body
 from qualtrics_async._sansio import build_path
 from qualtrics_async._session import Target
 from qualtrics_async.errors import ConfigurationError, ResponseNotReadyError
@@ -36,35 +36,6 @@ DEFAULT_READY_TIMEOUT = 30.0
 """Seconds :meth:`ResponseRecordsMixin.get` waits for a response that is not yet available."""
 _FIRST_WAIT, _MAX_WAIT = 0.25, 5.0
 _UPLOADED_FILE = "/surveys/{surveyId}/responses/{responseId}/uploaded-files/{fileId}"
-
-
-@dataclass(frozen=True, slots=True)
-class FormPart:
-    """One part of a ``multipart/form-data`` body."""
-
-    name: str
-    content: bytes
-    filename: str | None = None
-    content_type: str | None = None
-
-
-def multipart_body(parts: Sequence[FormPart]) -> tuple[bytes, str]:
-    """Encode ``parts`` as ``multipart/form-data``; return the body and its ``Content-Type``."""
-    boundary = uuid.uuid4().hex
-    chunks: list[bytes] = []
-    for part in parts:
-        for text in (part.name, part.filename or ""):
-            if any(c in text for c in '"\r\n'):
-                raise ConfigurationError(f"form field and file names cannot hold quotes or line breaks: {text!r}")
-        disposition = f'form-data; name="{part.name}"'
-        if part.filename is not None:
-            disposition += f'; filename="{part.filename}"'
-        head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
-        if part.content_type is not None:
-            head += f"Content-Type: {part.content_type}\r\n"
-        chunks += [head.encode(), b"\r\n", part.content, b"\r\n"]
-    chunks.append(f"--{boundary}--\r\n".encode())
-    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
 
 
 class _Answer(Model):

@@ -10,21 +10,25 @@ plain dict of wire names.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncGenerator
 from typing import TypeVar
 
+import anyio
 import msgspec
 
 from qualtrics_async._logging import logger
+from qualtrics_async._multipart import FormPart, multipart_body
 from qualtrics_async._sansio import build_path
 from qualtrics_async._secret import Secret
-from qualtrics_async.errors import ResponseDecodeError
+from qualtrics_async.errors import ConfigurationError, ResponseDecodeError
 from qualtrics_async.models.admin import (
     ApiTokenResult,
     Created,
     Division,
     EventSubscription,
     Graphic,
+    GraphicType,
     Group,
     LegacyContact,
     LegacyMailingList,
@@ -57,6 +61,9 @@ class _AdminResource(Resource):
         """Create an item; its id (from ``result.id``)."""
         created = await self._post_for(build_path(template, **ids), body, Created)
         return created.id
+
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # file uploads, qualtrics-api.md §4.1
 
 
 class Organizations(_AdminResource):
@@ -369,12 +376,47 @@ class Libraries(_AdminResource):
 
         ``body`` is a :class:`~qualtrics_async.models.GraphicUpload` (or a dict):
         ``file_url``, ``content_type`` (image/jpeg, image/gif or image/png), and optionally
-        ``name`` and ``folder``. Uploading a local file (multipart/form-data) is not
-        supported yet; the URL form is marked UNCERTAIN in the fact sheet.
+        ``name`` and ``folder``. To upload a local file, use :meth:`upload_graphic_file`.
 
         Endpoint: ``POST /libraries/{libraryId}/graphics`` (3000/min).
         """
         return await self._create_id("/libraries/{libraryId}/graphics", body, libraryId=library_id)
+
+    async def upload_graphic_file(
+        self,
+        library_id: str,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        content_type: GraphicType,
+        name: str | None = None,
+        folder: str | None = None,
+    ) -> str:
+        """Upload an image file (multipart/form-data, 5 MB at most); returns its id (``IM_…``).
+
+        Endpoint: ``POST /libraries/{libraryId}/graphics`` (3000/min).
+        """
+        if isinstance(source, bytes):
+            content, filename = source, name or "graphic"
+        else:
+            path = anyio.Path(os.fspath(source))
+            content, filename = await path.read_bytes(), path.name
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise ConfigurationError(
+                f"the image is {len(content):,} bytes; Qualtrics takes files up to 5 MB: resize or compress it"
+            )
+        parts = [FormPart("file", content, filename, content_type)]
+        parts += [FormPart(key, value.encode()) for key, value in (("name", name), ("folder", folder)) if value]
+        body, form_type = multipart_body(parts)
+        created: Created | None = await self._client.request(
+            "POST",
+            build_path("/libraries/{libraryId}/graphics", libraryId=library_id),
+            result_type=Created,
+            content=body,
+            content_type=form_type,
+        )
+        if created is None:
+            raise ResponseDecodeError("the answer has no 'result' (expected the graphic's id)", method="POST")
+        return created.id
 
     async def delete_graphic(self, library_id: str, graphic_id: str) -> None:
         """Delete a graphic.

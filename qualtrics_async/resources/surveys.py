@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from qualtrics_async._decoding import json_encoder
+from qualtrics_async._multipart import FormPart, multipart_body
 from qualtrics_async.errors import ConfigurationError
 from qualtrics_async.models.surveys import Survey, SurveyCreated, SurveySummary, SurveyUpdate
 from qualtrics_async.resources._base import Body, Resource
-from qualtrics_async.resources._response_records import FormPart, multipart_body
 
 if TYPE_CHECKING:
     from qualtrics_async._client import QualtricsClient
