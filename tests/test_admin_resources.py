@@ -7,6 +7,7 @@ over more than one page, the errors Qualtrics answers with, and secrets kept sec
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from typing import Any, cast
@@ -22,6 +23,7 @@ from qualtrics_async.errors import (
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
+    QualtricsError,
     ResponseDecodeError,
 )
 from qualtrics_async.models import (
@@ -479,3 +481,27 @@ async def test_library_graphic_file_upload_round_trips(emulator: QualtricsEmulat
         assert emulator.stats.requests == before
     assert (first.name, first.content_type) == ("logo.png", "image/png")
     assert (second.name, second.folder) == ("inline.png", "Logos")
+
+
+async def test_I1_a_password_echoed_by_the_server_is_masked_in_logs(
+    emulator: QualtricsEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    password = "Sup3r-secret-pa55word"
+    emulator.inject("POST", "/users", status=429, error_message=f"slow down, {password}")
+    caplog.set_level(logging.DEBUG, logger="qualtrics_async")
+    body = {
+        "username": "new.user@example.com",
+        "password": password,
+        "firstName": "New",
+        "lastName": "User",
+        "userType": "UT_PARTICIPANT",
+        "email": "new.user@example.com",
+        "language": "EN",
+    }
+    async with make_client(emulator) as client:
+        # the body may not suit the emulator; the log line of the 429 retry is what matters
+        with contextlib.suppress(QualtricsError):
+            await client.users.create(body)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "slow down" in logged
+    assert password not in logged

@@ -234,3 +234,13 @@ async def test_sms_round_trip(emulator: QualtricsEmulator) -> None:
 def _wire(body: m.EmailDistribution) -> dict[str, object]:
     decoded: dict[str, object] = msgspec.json.decode(msgspec.json.encode(body))
     return decoded
+
+
+def test_write_bodies_refuse_naive_datetimes() -> None:
+    from datetime import datetime
+
+    from qualtrics_async.errors import ConfigurationError
+    from qualtrics_async.models import FollowUp
+
+    with pytest.raises(ConfigurationError, match="send_date has no time zone"):
+        FollowUp(message={"libraryId": "UR_1", "messageId": "MS_1"}, header={}, send_date=datetime(2030, 1, 1))  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from qualtrics_async.errors import ConfigurationError
 from qualtrics_async.models._base import Model
 
 LinkType = Literal["Individual", "Multiple", "Anonymous"]
@@ -103,6 +104,9 @@ class EmailDistribution(Model):
     send_date: datetime
     embedded_data: dict[str, str] | None = None
 
+    def __post_init__(self) -> None:
+        _require_zone(self, ("send_date",))
+
 
 class GenerateLinks(Model):
     """Body of ``POST /distributions`` that generates personal links without sending anything.
@@ -118,6 +122,9 @@ class GenerateLinks(Model):
     mailing_list_id: str | None = None
     expiration_date: datetime | None = None
 
+    def __post_init__(self) -> None:
+        _require_zone(self, ("expiration_date",))
+
 
 class FollowUp(Model):
     """Body of ``POST /distributions/{distributionId}/reminders`` and ``.../thankyous``."""
@@ -126,6 +133,9 @@ class FollowUp(Model):
     header: DistributionHeaders
     send_date: datetime
     embedded_data: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        _require_zone(self, ("send_date",))
 
 
 class DistributionCreated(Model):
@@ -195,6 +205,9 @@ class NewSmsDistribution(Model):
     send_date: datetime
     parent_distribution_id: str | None = None
 
+    def __post_init__(self) -> None:
+        _require_zone(self, ("send_date",))
+
 
 class SmsDistribution(Model):
     """``GET /distributions/sms`` element and ``GET /distributions/sms/{smsDistributionId}``."""
@@ -210,3 +223,13 @@ class SmsDistribution(Model):
     recipients: SmsRecipients | None = None
     message: DistributionMessage | None = None
     stats: dict[str, int] | None = None
+
+
+def _require_zone(body: Model, names: tuple[str, ...]) -> None:
+    """Refuse a naive datetime in a write body: Qualtrics needs the zone (§5.1)."""
+    for name in names:
+        moment = getattr(body, name)
+        if isinstance(moment, datetime) and moment.utcoffset() is None:
+            raise ConfigurationError(
+                f"{type(body).__name__}.{name} has no time zone; use an aware datetime, e.g. tzinfo=timezone.utc"
+            )

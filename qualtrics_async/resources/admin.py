@@ -10,9 +10,10 @@ plain dict of wire names.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import AsyncGenerator
-from typing import TypeVar
+from collections.abc import AsyncGenerator, Iterator
+from typing import Any, TypeVar
 
 import anyio
 import msgspec
@@ -235,7 +236,8 @@ class Users(_AdminResource):
             BadRequestError: a missing or invalid field.
             ConflictError: the username is taken (the status is UNCERTAIN for Qualtrics).
         """
-        return await self._create_id("/users", body)
+        with _masked(_wire(body), "password"):
+            return await self._create_id("/users", body)
 
     async def get(self, user_id: str) -> User:
         """One user.
@@ -252,7 +254,8 @@ class Users(_AdminResource):
 
         Endpoint: ``PUT /users/{userId}`` (3000/min).
         """
-        await self._update("/users/{userId}", body, userId=user_id)
+        with _masked(_wire(body), "password"):
+            await self._update("/users/{userId}", body, userId=user_id)
 
     async def delete(self, user_id: str) -> None:
         """Delete a user.
@@ -468,22 +471,16 @@ class EventSubscriptions(_AdminResource):
             BadRequestError: an unknown topic or an invalid URL.
             PermissionDeniedError: not a brand administrator.
         """
-        wire = msgspec.to_builtins(body) if isinstance(body, msgspec.Struct) else dict(body)
-        shared_key = wire.get("sharedKey")
-        # Registered with the log filter for the duration of the call, so an error message
-        # that echoes the key is masked.
-        guard = Secret(shared_key) if isinstance(shared_key, str) and shared_key else None
-        if guard is None:
+        wire = _wire(body)
+        if not wire.get("sharedKey"):
             logger.warning(
                 "creating an event subscription without a sharedKey: its deliveries cannot be verified "
                 "(qualtrics_async.webhooks needs the key to check their HMAC)"
             )
         if str(wire.get("publicationUrl", "")).startswith("http://"):
             logger.warning("the event subscription's publicationUrl is plain http: deliveries travel unencrypted")
-        try:
+        with _masked(wire, "sharedKey"):
             return await self._create_id("/eventsubscriptions", body)
-        finally:
-            del guard
 
     async def get(self, subscription_id: str) -> EventSubscription:
         """One event subscription (without its ``sharedKey``; brand administrators only).
@@ -552,3 +549,21 @@ __all__ = [
     "Organizations",
     "Users",
 ]
+
+
+def _wire(body: Body) -> dict[str, Any]:
+    """The body's wire fields (camelCase names), to read a value from it."""
+    wire = msgspec.to_builtins(body) if isinstance(body, msgspec.Struct) else dict(body)
+    return wire if isinstance(wire, dict) else {}
+
+
+@contextlib.contextmanager
+def _masked(wire: dict[str, Any], field: str) -> Iterator[None]:
+    """Register ``wire[field]`` (a password, a shared key) with the log filter during a call,
+    so an error message or log line that echoes it is masked."""
+    value = wire.get(field)
+    guard = Secret(value) if isinstance(value, str) and value else None
+    try:
+        yield
+    finally:
+        del guard
