@@ -125,20 +125,24 @@ def save_state(path: Path, state: SyncState) -> None:
     os.replace(tmp, path)
 
 
-async def export_incremental(
-    responses: Responses,
-    survey_id: str,
-    dest_dir: str | os.PathLike[str],
-    *,
-    state_file: str | os.PathLike[str] | None = None,
-    format: ExportFormat = "csv",
-    since: datetime | str | None = None,
-    progress: ProgressCallback | None = None,
-    timeout: float | None = None,
-    overlap: float = 60.0,
-    **options: Any,
-) -> SyncResult:
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    """One incremental run as asked (see ``Responses.export_incremental`` for the meanings)."""
+
+    survey_id: str
+    dest_dir: str | os.PathLike[str]
+    state_file: str | os.PathLike[str] | None
+    format: ExportFormat
+    since: datetime | str | None
+    progress: ProgressCallback | None
+    timeout: float | None
+    overlap: float
+    options: dict[str, Any]
+
+
+async def run_incremental(responses: Responses, request: SyncRequest) -> SyncResult:
     """Export what is new since the last run of this survey; see the module docs."""
+    options, overlap = request.options, request.overlap
     managed = [name for name in _MANAGED if name in options]
     if managed:
         raise ConfigurationError(f"{', '.join(managed)} are managed by the incremental export; do not pass them")
@@ -150,26 +154,25 @@ async def export_incremental(
         )
     if not overlap >= 0:
         raise ConfigurationError(f"overlap must be >= 0 seconds (a negative one skips rows), got {overlap!r}")
-    folder = Path(os.fspath(dest_dir))
+    folder = Path(os.fspath(request.dest_dir))
     if not await anyio.Path(folder).is_dir():
         raise ConfigurationError(f"dest_dir {str(folder)!r} is not an existing folder; create it first")
+    survey_id = request.survey_id
+    state_file = request.state_file
     state_path = Path(os.fspath(state_file)) if state_file is not None else folder / f"{survey_id}.sync.json"
     with _exclusive(state_path):
-        return await _run(responses, survey_id, folder, state_path, format, since, progress, timeout, overlap, options)
+        return await _run(responses, request, folder, state_path)
 
 
-async def _run(
-    responses: Responses,
-    survey_id: str,
-    folder: Path,
-    state_path: Path,
-    format: ExportFormat,
-    since: datetime | str | None,
-    progress: ProgressCallback | None,
-    timeout: float | None,
-    overlap: float,
-    options: dict[str, Any],
-) -> SyncResult:
+async def _run(responses: Responses, request: SyncRequest, folder: Path, state_path: Path) -> SyncResult:
+    survey_id, format, since, overlap, options = (
+        request.survey_id,
+        request.format,
+        request.since,
+        request.overlap,
+        request.options,
+    )
+    progress, timeout = request.progress, request.timeout
     state = load_state(state_path, survey_id)
     if since is not None and state.runs:
         logger.info("since= applies to the first run only; survey %s continues from its saved state", survey_id)
@@ -290,4 +293,4 @@ def _utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-__all__ = ["SyncMode", "SyncResult", "SyncState", "export_incremental", "load_state", "save_state"]
+__all__ = ["SyncMode", "SyncRequest", "SyncResult", "SyncState", "load_state", "run_incremental", "save_state"]

@@ -26,7 +26,7 @@ from qualtrics_async.errors import (
 )
 from qualtrics_async.exports._download import check_destination, part_path
 from qualtrics_async.exports._extract import extract_single_member, member_name
-from qualtrics_async.exports._incremental import SyncResult, export_incremental
+from qualtrics_async.exports._incremental import SyncRequest, SyncResult, run_incremental
 from qualtrics_async.exports._job import (
     ExportFailure,
     ExportJob,
@@ -291,18 +291,8 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
             run = await client.responses.export_incremental("SV_123", "exports/")
             print(run.mode, run.export.path)
         """
-        return await export_incremental(
-            self,
-            survey_id,
-            dest_dir,
-            state_file=state_file,
-            format=format,
-            since=since,
-            progress=progress,
-            timeout=timeout,
-            overlap=overlap,
-            **options,
-        )
+        request = SyncRequest(survey_id, dest_dir, state_file, format, since, progress, timeout, overlap, dict(options))
+        return await run_incremental(self, request)
 
     # -- many surveys ------------------------------------------------------------------------
 
