@@ -8,6 +8,7 @@ import math
 import os
 import time
 from collections.abc import AsyncGenerator, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Unpack
@@ -24,7 +25,7 @@ from qualtrics_async.errors import (
     ExportFailedError,
     QualtricsError,
 )
-from qualtrics_async.exports._download import check_destination, part_path
+from qualtrics_async.exports._download import check_destination
 from qualtrics_async.exports._extract import extract_single_member, member_name
 from qualtrics_async.exports._incremental import SyncRequest, SyncResult, run_incremental
 from qualtrics_async.exports._job import (
@@ -177,7 +178,7 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
                     result = await job.download(target, progress=progress)
                 else:
                     result = await self._download_and_extract(job, folder, target, progress)
-                return _with_elapsed(result, time.monotonic() - started)
+                return replace(result, elapsed=time.monotonic() - started)
             except (ExportFailedError, ExportExpiredError) as exc:
                 if attempt >= restarts:
                     raise
@@ -203,21 +204,8 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
                 path = target if target is not None else folder / fallback
                 os.replace(archive, path)
         finally:
-            archive.unlink(missing_ok=True)
-            part_path(archive).unlink(missing_ok=True)
-        return ExportResult(
-            survey_id=downloaded.survey_id,
-            path=path,
-            size=downloaded.size,
-            format=downloaded.format,
-            file_id=downloaded.file_id,
-            progress_id=downloaded.progress_id,
-            continuation_token=downloaded.continuation_token,
-            elapsed=downloaded.elapsed,
-            compressed=downloaded.compressed,
-            member_name=name,
-            server_started_at=downloaded.server_started_at,
-        )
+            archive.unlink(missing_ok=True)  # the download removes its own .part on failure
+        return replace(downloaded, path=path, member_name=name)
 
     # -- records -----------------------------------------------------------------------------
 
@@ -393,12 +381,6 @@ def _extract_destination(dest: str | os.PathLike[str]) -> tuple[Path, Path | Non
     if not path.parent.is_dir():
         raise ConfigurationError(f"the folder of {str(path)!r} does not exist; create it first")
     return path.parent, path
-
-
-def _with_elapsed(result: ExportResult, elapsed: float) -> ExportResult:
-    from dataclasses import replace
-
-    return replace(result, elapsed=elapsed)
 
 
 def _server_time(date_header: str | None) -> str | None:
