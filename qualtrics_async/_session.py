@@ -255,6 +255,7 @@ class Session:
         deadline_at = None if deadline is None else started + deadline
         attempt = 0
         refreshed = False
+        effect_possible = False  # whether an attempt so far may have reached Qualtrics and been acted on
         task = asyncio.current_task()
         try:
             while True:
@@ -268,6 +269,7 @@ class Session:
                         await self._admit(method, target.path, deadline_at)
                 attempt += 1  # counted once admitted: a deadline reached while queueing sent nothing
                 bounded_by_deadline = False
+                sending = False
                 try:
                     header = self.auth.cached_header()
                     if header is None:
@@ -283,6 +285,7 @@ class Session:
                     if body is not None:
                         headers["Content-Type"] = content_type
                     headers[header[0]] = header[1]  # last: nothing else may stand in for the credentials
+                    sending = True
                     async with self.http.request(
                         method, target.url, data=body, headers=headers, allow_redirects=False, timeout=client_timeout
                     ) as resp:
@@ -303,11 +306,13 @@ class Session:
                         retry_after = error.retry_after
                 except _BadBody as bad:
                     if not bad.retryable:
+                        bad.error.may_have_taken_effect = True  # a 2xx: it was acted on
                         raise bad.error from None
                     failure, error = Failure.BAD_BODY, bad.error
                 except aiohttp.ClientError as exc:  # before TimeoutError: aiohttp's timeouts subclass it
                     failure, error = self._classify_exception(exc, method, target.path)
                 except TimeoutError:  # aiohttp's total for the attempt, or the deadline while minting a token
+                    effect_possible = effect_possible or sending
                     if bounded_by_deadline or (deadline_at is not None and loop.time() >= deadline_at):
                         raise  # reported as the call deadline below
                     failure = Failure.TIMEOUT
@@ -336,9 +341,11 @@ class Session:
                     elif status in RETRYABLE_STATUSES:
                         failure = Failure.SERVER
                     else:
+                        error.may_have_taken_effect = effect_possible  # refused, this time
                         raise error
                 finally:
                     self._slots.release()
+                effect_possible = effect_possible or failure not in (Failure.NOT_SENT, Failure.THROTTLED)
                 decision = decide(
                     failure,
                     idempotent=safe_to_repeat,
@@ -353,18 +360,22 @@ class Session:
                         False, reason=f"the call's deadline of {deadline:g} s comes before the next try"
                     )
                 if not decision.retry:
+                    error.may_have_taken_effect = effect_possible
                     raise self._final(error, attempt, loop.time() - started, decision)
                 self._log_retry(method, target.path, attempt, decision, error)
                 with self._interruptible(task):
                     await anyio.sleep(decision.delay)
         except TimeoutError:
-            raise APITimeoutError(
+            timed_out = APITimeoutError(
                 f"the call did not finish within its deadline of {deadline:g} s (Timeouts.call or timeout=)",
                 method=method,
                 path=target.path,
                 attempts=attempt,
                 elapsed=loop.time() - started,
-            ) from None
+            )
+            # An attempt cut by the deadline may have been sent; one never admitted was not.
+            timed_out.may_have_taken_effect = effect_possible
+            raise timed_out from None
         except asyncio.CancelledError:
             # Undo exactly the one cancellation aclose() asked for, whatever cancellation was
             # delivered first; any other pending cancellation still propagates.

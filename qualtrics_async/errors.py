@@ -50,6 +50,7 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
+    "ContactImportError",
     "ExportCorruptError",
     "ExportError",
     "ExportExpiredError",
@@ -85,7 +86,13 @@ class QualtricsError(Exception):
         request_id: Qualtrics ``meta.requestId``; quote it to Qualtrics support.
         attempts: how many attempts were made before giving up.
         elapsed: seconds spent on the call, retries included.
+        may_have_taken_effect: for a failed request, whether Qualtrics may have acted on it:
+            ``False`` when it provably did not (never sent, refused with a 4xx or a 429),
+            ``True`` when the answer was lost or was a 5xx after the request arrived (a
+            write may have happened: do not blindly repeat it), ``None`` when unknown.
     """
+
+    may_have_taken_effect: bool | None = None
 
     def __init__(
         self,
@@ -370,6 +377,19 @@ class ResponseImportFailedError(ResponseImportError):
 
 class ResponseImportTimeoutError(ResponseImportError):
     """The import was still running at the caller's deadline (it may still complete)."""
+
+
+class ContactImportError(QualtricsError):
+    """A bulk contact import left contacts that did not land (``ImportReport.raise_for_failures``).
+
+    Attributes:
+        report: the :class:`~qualtrics_async.contact_import.ImportReport`, with every failed,
+            invalid and unknown contact and its reason.
+    """
+
+    def __init__(self, message: str, *, report: Any, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.report = report
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

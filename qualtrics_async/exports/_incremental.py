@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 import msgspec
 
+from qualtrics_async._filelock import exclusive
 from qualtrics_async._logging import logger
 from qualtrics_async.errors import BadRequestError, ConfigurationError
 from qualtrics_async.exports._download import open_private
@@ -257,31 +257,13 @@ async def _run(responses: Responses, request: SyncRequest, folder: Path, state_p
     )
 
 
-@contextlib.contextmanager
-def _exclusive(state_path: Path) -> Iterator[None]:
-    """Hold the survey's run lock: two runs on one state would export the same rows twice.
-
-    An advisory ``flock`` on ``state_file + ".lock"``, released by the OS if the process
-    dies, so a crash never leaves a stale lock. (No-op where ``fcntl`` does not exist.)
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    lock_path = state_path.with_name(state_path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigurationError(
-                f"another incremental export is using {str(state_path)!r}; wait for it to finish "
-                "(runs of one survey must not overlap, or rows would be exported twice)"
-            ) from None
-        yield
-    finally:
-        os.close(fd)  # releases the lock
+def _exclusive(state_path: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold the survey's run lock: two runs on one state would export the same rows twice."""
+    return exclusive(
+        state_path,
+        f"another incremental export is using {str(state_path)!r}; wait for it to finish "
+        "(runs of one survey must not overlap, or rows would be exported twice)",
+    )
 
 
 def _minus(iso: str, seconds: float) -> str:

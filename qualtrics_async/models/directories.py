@@ -115,6 +115,73 @@ class MailingListContact(Contact, kw_only=True):
     mailing_list_unsubscribed: bool | None = None
 
 
+class ImportContact(ContactInput, kw_only=True):
+    """A contact of a bulk import (``client.contacts.bulk_import``): the :class:`ContactInput`
+    fields plus ``transaction_data``, the data of the transaction recorded for it when the
+    import has ``transaction_meta``.
+
+    Example::
+
+        ImportContact(email="zoe@example.com", ext_ref="CRM-1", transaction_data={"store": "Oslo"})
+    """
+
+    transaction_data: dict[str, Any] | None = None
+
+
+class ImportCount(Model):
+    """Contact counts of a bulk import job."""
+
+    added: int = 0
+    updated: int = 0
+    failed: int = 0
+
+
+class _ContactCounts(Model):
+    count: ImportCount = msgspec.field(default_factory=ImportCount)
+
+
+class _TransactionCount(Model):
+    created: int = 0
+
+
+class _TransactionCounts(Model):
+    count: _TransactionCount = msgspec.field(default_factory=_TransactionCount)
+
+
+class ContactImportStarted(Model):
+    """``result`` of ``POST …/mailinglists/{mailingListId}/transactioncontacts``: the import job."""
+
+    id: str | None = None
+    status: str | None = None
+    contacts: Any = None
+    tracking: Any = None
+
+
+class ContactImportStatus(Model):
+    """A bulk contact import job (``GET …/transactioncontacts/{importId}`` and ``…/summary``).
+
+    ``status`` is ``"inProgress"``, ``"complete"`` or ``"failed"``; the counts are final once
+    complete. ``invalid_emails`` comes only from the summary endpoint.
+    """
+
+    percent_complete: float = 0.0
+    status: str = "inProgress"
+    contacts: _ContactCounts = msgspec.field(default_factory=_ContactCounts)
+    transactions: _TransactionCounts = msgspec.field(default_factory=_TransactionCounts)
+    invalid_emails: list[str] | None = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def counts(self) -> ImportCount:
+        """Contacts added, updated and failed."""
+        return self.contacts.count
+
+    @property
+    def transactions_created(self) -> int:
+        """Transactions recorded (imports with ``transactionMeta``)."""
+        return self.transactions.count.created
+
+
 class ContactFilter(Model):
     """A filter of ``POST /directories/{directoryId}/contacts/search`` (nestable).
 
@@ -224,9 +291,13 @@ __all__ = [
     "Contact",
     "ContactExportProgress",
     "ContactFilter",
+    "ContactImportStarted",
+    "ContactImportStatus",
     "ContactInput",
     "DeduplicationCriteria",
     "Directory",
+    "ImportContact",
+    "ImportCount",
     "MailingList",
     "MailingListContact",
     "MailingListInput",

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import anyio
 
+from qualtrics_async._jobs import wait_for_job
 from qualtrics_async._sansio import build_path
 from qualtrics_async.errors import (
     ConfigurationError,
@@ -222,26 +223,18 @@ class ResponseImportsMixin(Resource):
     async def _wait_import(
         self, survey_id: str, progress_id: str, deadline: float | None, completed: list[ImportPart]
     ) -> None:
-        """Poll one import job until it is complete (PollSchedule timing; ``deadline`` monotonic)."""
-        schedule = PollSchedule(first_interval=0.5)
-        schedule.observe(time.monotonic(), 0.0)
+        """Poll one import job until it is complete (``deadline`` monotonic)."""
         facts: dict[str, Any] = {"survey_id": survey_id, "progress_id": progress_id, "completed": list(completed)}
-        while True:
-            now = time.monotonic()
-            delay = schedule.next_delay(now)
-            if deadline is not None and now + delay > deadline:
-                raise ResponseImportTimeoutError(
-                    f"import {progress_id} into survey {survey_id} is still running at the deadline; it may "
-                    "still complete (check the survey's responses before importing again)",
-                    **facts,
-                )
-            await anyio.sleep(delay)
+
+        async def fetch() -> ImportProgress:
             progress: ImportProgress = await self._get(
                 _PROGRESS, ImportProgress, surveyId=survey_id, importProgressId=progress_id
             )
-            schedule.observe(time.monotonic(), progress.percent_complete)
+            return progress
+
+        def finished(progress: ImportProgress) -> bool:
             if progress.status == "complete":
-                return
+                return True
             if progress.status == "failed":
                 error = progress.error
                 detail = f": {error.error_message} ({error.error_code})" if error and error.error_message else ""
@@ -256,6 +249,23 @@ class ResponseImportsMixin(Resource):
                     f"import {progress_id} into survey {survey_id} reports the unknown status {progress.status!r}",
                     **facts,
                 )
+            return False
+
+        def timed_out(_last: ImportProgress | None) -> ResponseImportTimeoutError:
+            return ResponseImportTimeoutError(
+                f"import {progress_id} into survey {survey_id} is still running at the deadline; it may "
+                "still complete (check the survey's responses before importing again)",
+                **facts,
+            )
+
+        await wait_for_job(
+            fetch,
+            progress=lambda progress: progress.percent_complete,
+            finished=finished,
+            deadline=deadline,
+            on_deadline=timed_out,
+            schedule=PollSchedule(first_interval=0.5),
+        )
 
 
 def _progress_id(progress: ImportProgress, survey_id: str) -> str:

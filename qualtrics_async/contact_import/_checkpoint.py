@@ -1,0 +1,146 @@
+"""The checkpoint of a bulk contact import: what each batch became, so a new run resumes.
+
+A JSON-lines file (mode 0600; contacts are personal data, though only counts, job ids and
+invalid emails are written, never whole contacts). The first line identifies the import::
+
+    {"checkpoint": "qualtrics-async contact import", "version": 1, "directoryId": ...,
+     "mailingListId": ..., "batchSize": ...}
+
+then one line per step of a batch, keyed by the input positions it covers (``"12000-12999"``);
+the last line of a key wins. Each line is flushed and fsynced before the step it records
+takes effect (a ``posting`` line before the POST leaves), so after a crash the file never
+claims less than happened:
+
+* ``posting`` -- the POST may have left: on resume the batch is ``unknown``, never re-sent.
+* ``started`` (``importId``) -- the job exists: on resume it is polled, not re-sent.
+* ``done`` / ``failed`` / ``rejected`` / ``unknown`` -- settled: taken over as is.
+* ``split`` -- answered 400/413 as a whole: resumed by splitting it the same way.
+* ``refused`` / ``not_sent`` -- provably not imported: sent again.
+
+A ``digest`` of each batch's contacts makes a resume with different input an error instead
+of a silent mismatch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+
+from qualtrics_async.errors import ConfigurationError
+
+MAGIC = "qualtrics-async contact import"
+VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    directory_id: str
+    mailing_list_id: str
+    batch_size: int
+
+
+class Checkpoint:
+    """One import's checkpoint file. Load with :meth:`open`; append with :meth:`record`."""
+
+    def __init__(self, path: Path, header: Header, records: dict[str, dict[str, Any]], fd: int) -> None:
+        self.path = path
+        self.header = header
+        self.records = records
+        self._fd = fd
+
+    @classmethod
+    async def open(
+        cls, path: Path, *, directory_id: str, mailing_list_id: str | None, batch_size: int
+    ) -> Checkpoint | None:
+        """The existing checkpoint at ``path`` (checked against this run), or ``None`` if there is none.
+
+        Raises:
+            ConfigurationError: the file belongs to another import, another batch size, or is
+                not a checkpoint.
+        """
+        return await anyio.to_thread.run_sync(cls._load, path, directory_id, mailing_list_id, batch_size)
+
+    @classmethod
+    def _load(cls, path: Path, directory_id: str, mailing_list_id: str | None, batch_size: int) -> Checkpoint | None:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        lines = raw.splitlines()
+        if not lines:
+            return None
+        try:
+            first = msgspec.json.decode(lines[0])
+        except msgspec.DecodeError:
+            first = None
+        if not isinstance(first, dict) or first.get("checkpoint") != MAGIC:
+            raise ConfigurationError(
+                f"{str(path)!r} is not a contact-import checkpoint; choose another checkpoint path"
+            )
+        header = Header(str(first["directoryId"]), str(first["mailingListId"]), int(first["batchSize"]))
+        if header.directory_id != directory_id or mailing_list_id not in (None, header.mailing_list_id):
+            raise ConfigurationError(
+                f"checkpoint {str(path)!r} belongs to an import into {header.directory_id} / "
+                f"{header.mailing_list_id}, not {directory_id} / {mailing_list_id}; use another checkpoint path"
+            )
+        if header.batch_size != batch_size:
+            raise ConfigurationError(
+                f"checkpoint {str(path)!r} was written with batch_size={header.batch_size}; resume with the "
+                f"same batch size (got {batch_size})"
+            )
+        records: dict[str, dict[str, Any]] = {}
+        for number, line in enumerate(lines[1:], start=2):
+            try:
+                record = msgspec.json.decode(line)
+            except msgspec.DecodeError:
+                if number == len(lines):
+                    break  # a line cut short by a crash mid-write: the step it began never took effect
+                raise ConfigurationError(f"checkpoint {str(path)!r} line {number} is damaged") from None
+            records[str(record["key"])] = record
+        fd = _open_append(path)
+        return cls(path, header, records, fd)
+
+    @classmethod
+    async def create(cls, path: Path, header: Header) -> Checkpoint:
+        """Start a new checkpoint file (its folder must exist)."""
+        line = {
+            "checkpoint": MAGIC,
+            "version": VERSION,
+            "directoryId": header.directory_id,
+            "mailingListId": header.mailing_list_id,
+            "batchSize": header.batch_size,
+        }
+
+        def write() -> int:
+            fd = _open_append(path, truncate=True)
+            _append(fd, line)
+            return fd
+
+        return cls(path, header, {}, await anyio.to_thread.run_sync(write))
+
+    async def record(self, key: str, state: str, **fields: Any) -> None:
+        """Append one step (durably) and remember it."""
+        record = {"key": key, "state": state, **{k: v for k, v in fields.items() if v is not None}}
+        self.records[key] = record
+        await anyio.to_thread.run_sync(_append, self._fd, record)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def _open_append(path: Path, *, truncate: bool = False) -> int:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    return os.open(path, flags | (os.O_TRUNC if truncate else 0), 0o600)
+
+
+def _append(fd: int, record: dict[str, Any]) -> None:
+    os.write(fd, msgspec.json.encode(record) + b"\n")
+    os.fsync(fd)
+
+
+__all__ = ["Checkpoint", "Header"]
