@@ -53,6 +53,23 @@ async def test_readme_export_example(
     assert "full " in out  # the first incremental run exports everything
 
 
+async def test_readme_bulk_import_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sync_contacts = _example("bulk-import")["sync_contacts"]
+    csv_file = tmp_path / "crm.csv"
+    csv_file.write_text("email,First Name,Customer no\nann1@example.org,Ann,CRM-1\nzed@example.org,Zed,CRM-9999\n")
+    async with QualtricsEmulator(seed=5) as emulator:
+        pool = emulator.data.default_directory_id
+        before = len(emulator.data.contacts[pool])
+        async with make_client(emulator) as client:
+            await sync_contacts(client, pool, csv_file, tmp_path)
+        out = capsys.readouterr().out
+        assert "2500 added, 0 updated, 0 failed, 0 invalid, 0 unknown, into CG_" in out
+        assert "2500/? contacts" in out  # a generator has no length: the total is unknown
+        assert "2 contacts from crm.csv" in out
+        assert len(emulator.data.contacts[pool]) == before + 2501  # ann1 merged (same email and extRef)
+    assert (tmp_path / "crm.ckpt").exists()
+
+
 def test_readme_families_table_matches_the_client() -> None:
     import functools
     import inspect

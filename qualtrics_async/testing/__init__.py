@@ -18,12 +18,15 @@ use the ``qualtrics_emulator`` fixture (registered automatically, see ``pytest_p
 Run one from a shell with ``python -m qualtrics_async.testing``.
 """
 
+from qualtrics_async.testing._directory import ContactImportInfo, DirectoryRoutes
 from qualtrics_async.testing._emulator import EXPORT_FILES, EmulatorStats, QualtricsEmulator, max_in_window
 from qualtrics_async.testing._exports import ExportJobInfo, ExportStats
 from qualtrics_async.testing._faults import Fault
 
 __all__ = [
     "EXPORT_FILES",
+    "ContactImportInfo",
+    "DirectoryRoutes",
     "EmulatorStats",
     "ExportJobInfo",
     "ExportStats",

@@ -7,7 +7,8 @@ same data (``EmulatorData.add_contact`` / ``remove_contact``), so those lists re
 Ids follow §8 where it names them (directories ``POOL_``, contacts ``CID_`` = 19 characters,
 mailing lists ``CG_``, transaction batches ``BT_``) and §10 for contact lookup ids
 (``MLRP_``); elsewhere they are documented choices: transactions ``CTR_``, segments
-``SEG_``, samples ``SMP_``, contact-export progress ids ``CEX_``, file ids UUIDs. Every
+``SEG_``, samples ``SMP_``, contact-export progress ids ``CEX_``, contact-import ids
+(``transactioncontacts``) ``CTI_``, file ids UUIDs. Every
 directory-scoped route answers 404 for an unknown directory. Page sizes are the caps of §3
 (mailing lists and their members 1000, segments 10, segment members 50, samples 100,
 transactions and batches 200); a larger ``pageSize`` is clamped, except for the contact
@@ -26,7 +27,13 @@ Documented choices, where the fact sheet is silent or UNCERTAIN:
 * **Deduplication**: ``POST .../contacts`` with a contact equal to an existing one on every
   ``deduplicationCriteria`` field the directory enables (email compared case-insensitively;
   at least one of them given) updates that contact and answers its id instead of creating a
-  duplicate. ``POST .../mailinglists/{id}/contacts`` always creates (§8 says so).
+  duplicate; when several contacts match, the oldest wins. ``POST .../mailinglists/{id}/contacts``
+  always creates (§8 says so). Lookups use a per-directory index keyed by the criteria values
+  (email casefolded), built on first use, kept up to date when contacts are created or merged,
+  and rebuilt after a contact is updated (``PUT``, including a mailing-list member's) or deleted,
+  after the directory's criteria change, or when its contact count differs from what the index
+  has seen (records edited in place through :attr:`EmulatorData.contacts` are not noticed
+  otherwise).
 * **Update** (``PUT``) merges the fields given; ``embeddedData`` keys given replace or add
   values, others stay. Answers ``meta`` only, as does every ``DELETE``. Deleting a contact
   also removes it from mailing lists, samples and segments (its transactions stay).
@@ -68,6 +75,52 @@ Documented choices, where the fact sheet is silent or UNCERTAIN:
   firstName, lastName, email, phone, extRef, language, unsubscribed, then ``embedded.<name>``
   columns when asked), not zipped, with ``Accept-Ranges``, a strong ``ETag`` and single byte
   ranges (206/416) so downloads can resume.
+* **Contact imports** (``POST .../mailinglists/{mailingListId}/transactioncontacts``, §8): the
+  body is ``{"transactionMeta"?: {"batchId"?, "fields"?}, "contacts": [...]}``; a contact takes the
+  contact fields above plus ``transactionData`` (a flat object, like ``embeddedData``). ``phone``
+  is accepted although §8's transactioncontacts row does not list it (the directory's contacts
+  have it, and the create body lists it). ``transactionMeta.fields`` must be a list of strings;
+  it is recorded but does not filter ``transactionData``, whose meaning §8 does not give.
+  ``transactionData`` without ``transactionMeta`` creates no transaction.
+
+  - *400 for the whole request* (nothing applied, no job): ``contacts`` missing, not a list,
+    empty, or longer than :attr:`DirectoryRoutes.import_max_contacts` (default 10,000 -- the
+    real maximum is UNCERTAIN, §8; every such message names the maximum in force); a contact
+    that is structurally wrong -- not an object, an unknown field name (case-sensitive), a
+    wrong type, ``embeddedData``/``transactionData`` not a flat object, names over 200 or
+    values over 1024 characters -- the message starts ``contacts[<index>]:``. A body over
+    :attr:`DirectoryRoutes.import_max_bytes` (default 5 MB, the upload limit of §4.1) answers
+    413. ``transactionMeta.batchId`` must name a batch of the directory (404 otherwise).
+  - *Failed contacts* (structurally fine, not imported, counted ``failed``): an ``email`` that
+    does not look like ``local@domain.tld``, or whose domain ends in ``.invalid`` (RFC 2606:
+    lets tests produce failures a client cannot pre-validate) -- both listed, as sent, in the
+    summary's ``invalidEmails``; a contact with none of firstName, lastName, email, phone,
+    extRef; and random failures at :attr:`DirectoryRoutes.import_failure_rate` (default 0,
+    drawn from a seeded generator, so a run is reproducible).
+  - *Semantics*: everything is decided and applied at POST time, atomically, so an import takes
+    effect even when its answer is lost. Each other contact is deduplicated as above (a match
+    is merged and counted ``updated``, else created and counted ``added``; a later contact of
+    the same request with the same key updates the earlier one). Every imported contact joins
+    the mailing list; an existing membership is kept as it is, a new one is subscribed (the
+    contact's ``unsubscribed`` is the directory-level field). With ``transactionMeta``, every
+    imported contact that has ``transactionData`` gets a transaction ``{contactId,
+    mailingListId, transactionDate: now (UTC, "YYYY-MM-DD HH:MM:SS"), data}``, added to the
+    ``batchId`` batch when one is given; they count as ``transactions.count.created``.
+  - The POST answers ``{"id": "CTI_...", "contacts": {"count": <received>}, "tracking": {"url":
+    <absolute status URL>}, "status": "inProgress"}``. ``GET .../transactioncontacts/{importId}``
+    answers ``{percentComplete, status, contacts: {count: {added, updated, failed}},
+    transactions: {count: {created}}}``; progress advances per status poll like the contact
+    export (:attr:`DirectoryRoutes.import_polls`, default 2: 50 %, then ``complete``); the
+    counts are 0 while ``inProgress`` and final afterwards. An import made to fail
+    (:meth:`DirectoryRoutes.fail_imports`) applies nothing and ends ``failed`` with ``error
+    {errorCode, errorMessage}``; its counts say every contact ``failed``. An unknown import
+    id, or one of another directory or mailing list, answers 404.
+  - ``GET .../transactioncontacts/{importId}/summary`` answers the status shape plus
+    ``invalidEmails``, once polls have shown the job finished (``complete`` or ``failed``);
+    before that it answers 400 (rather than a half-empty summary a client could mistake for a
+    final one); it does not advance the progress itself. PEERS.md reports the endpoint
+    unsupported after 2026-06-30: with :attr:`DirectoryRoutes.summary_retired` it answers 404
+    saying so (off by default, because the fact sheet lists the endpoint).
 """
 
 from __future__ import annotations
@@ -81,9 +134,9 @@ import string
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -115,8 +168,13 @@ DEFAULT_PAGE_SIZE = 100
 MAX_LIST_NAME = 100
 MAX_EMBEDDED_NAME = 200
 MAX_EMBEDDED_VALUE = 1024
+IMPORT_MAX_CONTACTS = 10_000
+"""Default :attr:`DirectoryRoutes.import_max_contacts` (the real maximum is UNCERTAIN, qualtrics-api.md §8)."""
+IMPORT_MAX_BYTES = 5_000_000
+"""Default :attr:`DirectoryRoutes.import_max_bytes`: the 5 MB upload limit of qualtrics-api.md §4.1."""
 
 CONTACT_FIELDS = ("firstName", "lastName", "email", "phone", "extRef", "language", "unsubscribed", "embeddedData")
+IMPORT_CONTACT_FIELDS = (*CONTACT_FIELDS, "transactionData")
 _TEXT_FIELDS = ("firstName", "lastName", "email", "phone", "extRef", "language")
 _IDENTIFYING = ("firstName", "lastName", "email", "phone", "extRef")
 _DEDUP_FIELDS = {"email": "email", "firstName": "firstName", "lastName": "lastName"}
@@ -127,6 +185,8 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _TRANSACTION_DATE = "%Y-%m-%d %H:%M:%S"
 
 Predicate = Callable[[Json], bool]
+_Failure = Literal["email", "identity", "random"]
+"""Why a contact of an import was not imported."""
 
 
 def _now_ms() -> int:
@@ -151,6 +211,50 @@ class _PerDirectory:
         return store
 
 
+@dataclass(frozen=True, slots=True)
+class ContactImportInfo:
+    """What one ``transactioncontacts`` import did (:attr:`DirectoryRoutes.import_jobs`).
+
+    The counts are the outcome decided when the import was POSTed (an import made to fail
+    counts every contact ``failed``); ``status`` is what the status polls have reached so far
+    (``"inProgress"``, ``"complete"`` or ``"failed"``).
+    """
+
+    id: str
+    directory_id: str
+    mailing_list_id: str
+    received: int
+    added: int
+    updated: int
+    failed: int
+    status: str
+
+
+@dataclass(eq=False)
+class _ImportJob:
+    import_id: str
+    directory_id: str
+    mailing_list_id: str
+    received: int
+    fail: bool
+    added: int = 0
+    updated: int = 0
+    failed: int = 0
+    transactions: int = 0
+    invalid_emails: list[str] = field(default_factory=list)
+    polls: int = 0
+
+
+@dataclass(eq=False, slots=True)
+class _DedupIndex:
+    """One directory's contacts by deduplication key (first contact per key, in list order)."""
+
+    criteria: tuple[str, ...]
+    size: int
+    """How many contacts of the directory the index has seen (a mismatch means: rebuild)."""
+    keys: dict[tuple[Any, ...], Json]
+
+
 @dataclass(eq=False)
 class _ExportJob:
     directory_id: str
@@ -166,7 +270,9 @@ class DirectoryRoutes:
     """XM Directory routes (see the module docstring for every documented choice).
 
     Test controls: :attr:`export_polls` (status polls until a contact export completes) and
-    :meth:`fail_exports`.
+    :meth:`fail_exports`; for contact imports (``transactioncontacts``) :attr:`import_polls`,
+    :attr:`import_max_contacts`, :attr:`import_max_bytes`, :attr:`import_failure_rate`,
+    :attr:`summary_retired`, :meth:`fail_imports` and :attr:`import_jobs`.
     """
 
     def __init__(self, context: FamilyContext) -> None:
@@ -175,6 +281,20 @@ class DirectoryRoutes:
         self.export_polls = 2
         """How many status polls a contact export takes to complete (at least 1)."""
         self._fail_next = 0
+        self.import_polls = 2
+        """How many status polls a contact import takes to complete (at least 1)."""
+        self.import_max_contacts = IMPORT_MAX_CONTACTS
+        """Most contacts one import may carry; more answer 400 naming this number."""
+        self.import_max_bytes = IMPORT_MAX_BYTES
+        """Largest import request body, in bytes; a larger one answers 413."""
+        self.import_failure_rate = 0.0
+        """Share of otherwise importable contacts that fail at random (seeded, reproducible)."""
+        self.summary_retired = False
+        """When True, the import summary route answers 404 "no longer supported" (PEERS.md)."""
+        self._fail_imports_next = 0
+        self._imports: dict[str, _ImportJob] = {}
+        self._import_rng = context.rng("directory:imports")
+        self._dedup: dict[str, _DedupIndex] = {}  # directoryId -> index, built lazily
         rng = context.rng("directory:ids")
         self._id_rng = rng
         self.lists = _PerDirectory(self.data, "Mailing list", "CG", "mailingListId", rng)
@@ -196,6 +316,33 @@ class DirectoryRoutes:
         """Make the next ``times`` contact exports end ``failed`` instead of ``complete``."""
         with self.context.lock:
             self._fail_next += times
+
+    def fail_imports(self, times: int = 1) -> None:
+        """Make the next ``times`` contact imports apply nothing and end ``failed``.
+
+        The POST still answers normally (the job is created); the status polls then end
+        ``failed`` with an ``error`` object.
+        """
+        with self.context.lock:
+            self._fail_imports_next += times
+
+    @property
+    def import_jobs(self) -> list[ContactImportInfo]:
+        """Every contact import created so far, oldest first (one per POST that made a job)."""
+        with self.context.lock:
+            return [
+                ContactImportInfo(
+                    id=job.import_id,
+                    directory_id=job.directory_id,
+                    mailing_list_id=job.mailing_list_id,
+                    received=job.received,
+                    added=job.added,
+                    updated=job.updated,
+                    failed=job.failed,
+                    status=self._import_status(job),
+                )
+                for job in self._imports.values()
+            ]
 
     # --- seeded data -------------------------------------------------------------------------
 
@@ -272,15 +419,30 @@ class DirectoryRoutes:
             return {"id": self._add_contact(directory_id, fields)["contactId"]}
 
     def _duplicate_of(self, directory_id: str, fields: Json) -> Json | None:
+        """The oldest contact equal to ``fields`` on every enabled deduplication criterion
+        (email case-insensitively; at least one of them given), or ``None``. O(1): call under the lock."""
+        index = self._dedup_index(directory_id)
+        key = _dedup_tuple(index.criteria, fields)
+        return None if key is None else index.keys.get(key)
+
+    def _dedup_index(self, directory_id: str) -> _DedupIndex:
         directory = self.data.find_directory(directory_id) or {}
-        criteria = [_DEDUP_FIELDS[name] for name, on in (directory.get("deduplicationCriteria") or {}).items() if on]
-        if not criteria or all(fields.get(name) in (None, "") for name in criteria):
-            return None
-        wanted = [_dedup_key(name, fields.get(name)) for name in criteria]
-        for contact in self.data.contacts[directory_id]:
-            if [_dedup_key(name, contact.get(name)) for name in criteria] == wanted:
-                return contact
-        return None
+        enabled = (directory.get("deduplicationCriteria") or {}).items()
+        criteria = tuple(_DEDUP_FIELDS[name] for name, on in enabled if on)
+        contacts = self.data.contacts[directory_id]
+        index = self._dedup.get(directory_id)
+        if index is None or index.criteria != criteria or index.size != len(contacts):
+            keys: dict[tuple[Any, ...], Json] = {}
+            for contact in contacts:
+                key = _dedup_tuple(criteria, contact)
+                if key is not None:
+                    keys.setdefault(key, contact)
+            index = self._dedup[directory_id] = _DedupIndex(criteria, len(contacts), keys)
+        return index
+
+    def _dedup_dirty(self, directory_id: str) -> None:
+        """A contact's fields changed or it was deleted: rebuild the index on next use."""
+        self._dedup.pop(directory_id, None)
 
     def _add_contact(self, directory_id: str, fields: Json) -> Json:
         now = _now_ms()
@@ -290,6 +452,15 @@ class DirectoryRoutes:
         contact.update(creationDate=now, lastModified=now)
         _merge_contact(contact, fields)
         self.data.add_contact(directory_id, contact)
+        index = self._dedup.get(directory_id)
+        if index is not None:
+            if index.size + 1 == len(self.data.contacts[directory_id]):
+                index.size += 1
+                key = _dedup_tuple(index.criteria, contact)
+                if key is not None:
+                    index.keys.setdefault(key, contact)  # an older contact with the same key still wins
+            else:
+                self._dedup_dirty(directory_id)
         return contact
 
     async def _update_contact(self, request: web.BaseRequest, params: dict[str, str]) -> None:
@@ -297,12 +468,14 @@ class DirectoryRoutes:
         fields = _contact_fields(await json_body(request), creating=False)
         with self.context.lock:
             _merge_contact(contact, fields)
+            self._dedup_dirty(params["directoryId"])
 
     def _delete_contact(self, request: web.BaseRequest, params: dict[str, str]) -> None:
         directory_id, contact_id = params["directoryId"], params["contactId"]
         self._contact(directory_id, contact_id)
         with self.context.lock:
             self.data.remove_contact(directory_id, contact_id)
+            self._dedup_dirty(directory_id)
             for members in self._members.values():
                 members.pop(contact_id, None)
 
@@ -437,6 +610,7 @@ class DirectoryRoutes:
             if "unsubscribed" in fields:
                 membership["unsubscribed"] = fields.pop("unsubscribed")
             _merge_contact(contact, fields)
+            self._dedup_dirty(params["directoryId"])
 
     def _delete_member(self, request: web.BaseRequest, params: dict[str, str]) -> None:
         contact, _membership = self._member(params)
@@ -565,6 +739,147 @@ class DirectoryRoutes:
         with self.context.lock:
             members.remove(params["transactionId"])
 
+    # --- contact imports (transactioncontacts) ----------------------------------------------
+
+    async def _start_import(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
+        directory_id, list_id = params["directoryId"], params["mailingListId"]
+        self._mailing_list(params)
+        try:  # a body up to import_max_bytes, not aiohttp's default 1 MiB
+            body = await json_body(request.clone(client_max_size=self.import_max_bytes))
+        except web.HTTPRequestEntityTooLarge:
+            raise ApiError(
+                413, f"The request body is larger than {self.import_max_bytes} bytes; send fewer contacts.", "BRE_0.4"
+            ) from None
+        check_fields(body, ("transactionMeta", "contacts"))
+        maximum = self.import_max_contacts
+        contacts = body.get("contacts")
+        if not isinstance(contacts, list):
+            raise bad_request(f"contacts must be a list of 1 to {maximum} contacts.")
+        if not 1 <= len(contacts) <= maximum:
+            raise bad_request(f"contacts must be a list of 1 to {maximum} contacts; got {len(contacts)}.")
+        meta = _transaction_meta(body["transactionMeta"]) if body.get("transactionMeta") is not None else None
+        items = [_import_contact(index, item) for index, item in enumerate(contacts)]
+        with self.context.lock:
+            mailing_list = self._mailing_list(params)  # again: it may have been deleted meanwhile
+            batch_id = None if meta is None else meta.get("batchId")
+            if batch_id is not None:
+                self.batches(directory_id).get(batch_id)  # 404 before anything is applied
+            fail, self._fail_imports_next = self._fail_imports_next > 0, max(0, self._fail_imports_next - 1)
+            job = _ImportJob(self._new_id("CTI"), directory_id, list_id, len(items), fail)
+            self._imports[job.import_id] = job
+            if fail:
+                job.failed = len(items)
+            else:
+                self._apply_import(job, mailing_list, items, with_transactions=meta is not None, batch_id=batch_id)
+        status_url = request.url.origin().with_path(request.path.rstrip("/") + "/" + job.import_id)
+        return {
+            "id": job.import_id,
+            "contacts": {"count": job.received},
+            "tracking": {"url": str(status_url)},
+            "status": "inProgress",
+        }
+
+    def _apply_import(
+        self, job: _ImportJob, mailing_list: Json, items: list[Json], *, with_transactions: bool, batch_id: str | None
+    ) -> None:
+        """Import ``items`` into the directory and the list (call under the lock)."""
+        directory_id = job.directory_id
+        list_id = mailing_list["mailingListId"]
+        members = self._members[list_id]
+        transactions = self.transactions(directory_id)
+        created_at = datetime.now(UTC).strftime(_TRANSACTION_DATE)
+        created: list[str] = []
+        for fields in items:
+            reason: _Failure | None = _import_failure(fields)
+            if reason is None and self.import_failure_rate > 0:
+                reason = "random" if self._import_rng.random() < self.import_failure_rate else None
+            if reason is not None:
+                job.failed += 1
+                if reason == "email":
+                    job.invalid_emails.append(fields["email"])
+                continue
+            transaction_data = fields.pop("transactionData", None)
+            contact = self._duplicate_of(directory_id, fields)
+            if contact is None:
+                contact = self._add_contact(directory_id, fields)
+                job.added += 1
+            else:
+                _merge_contact(contact, fields)
+                job.updated += 1
+            contact_id = contact["contactId"]
+            if contact_id not in members:
+                self._join(directory_id, mailing_list, contact_id, unsubscribed=False)
+            if with_transactions and transaction_data is not None:
+                record = {
+                    "contactId": contact_id,
+                    "mailingListId": list_id,
+                    "transactionDate": created_at,
+                    "data": transaction_data,
+                }
+                created.append(transactions.add(record)["transactionId"])
+        job.transactions = len(created)
+        if batch_id is not None:
+            self._batch_members[batch_id].extend(created)
+
+    def _import_job(self, params: dict[str, str]) -> _ImportJob:
+        self._mailing_list(params)
+        job = self._imports.get(params["importId"])
+        if job is None or (job.directory_id, job.mailing_list_id) != (params["directoryId"], params["mailingListId"]):
+            raise not_found("Contact import", params["importId"])
+        return job
+
+    def _import_status(self, job: _ImportJob) -> str:
+        if job.polls < max(1, self.import_polls):
+            return "inProgress"
+        return "failed" if job.fail else "complete"
+
+    def _import_view(self, job: _ImportJob) -> Json:
+        needed = max(1, self.import_polls)
+        status = self._import_status(job)
+        done = status != "inProgress"
+        result: Json = {
+            "percentComplete": round(100.0 * min(job.polls, needed) / needed, 1),
+            "status": status,
+            "contacts": {
+                "count": {
+                    "added": job.added if done else 0,
+                    "updated": job.updated if done else 0,
+                    "failed": job.failed if done else 0,
+                }
+            },
+            "transactions": {"count": {"created": job.transactions if done else 0}},
+        }
+        if status == "failed":
+            result["error"] = {
+                "errorCode": "IMP_0.1",
+                "errorMessage": "The contact import could not be completed; no contact was imported.",
+            }
+        return result
+
+    def _import_progress(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
+        with self.context.lock:
+            job = self._import_job(params)
+            job.polls += 1
+            return self._import_view(job)
+
+    def _import_summary(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
+        if self.summary_retired:
+            raise ApiError(
+                404,
+                "The transactioncontacts summary endpoint is no longer supported (retired after 2026-06-30); "
+                "read the counts from GET .../transactioncontacts/{importId}.",
+                "RNF_0.2",
+            )
+        with self.context.lock:
+            job = self._import_job(params)
+            result = self._import_view(job)
+            if result["status"] == "inProgress":
+                raise bad_request(
+                    f"Contact import {job.import_id} is not finished (status inProgress); poll "
+                    "GET .../transactioncontacts/{importId} until it is complete, then ask for the summary."
+                )
+            return {**result, "invalidEmails": list(job.invalid_emails)}
+
     # --- segments and samples ----------------------------------------------------------------
 
     def _segment_members(self, params: dict[str, str]) -> list[str]:
@@ -692,6 +1007,9 @@ class DirectoryRoutes:
             ("GET", ml + "/contacts/{contactId}", self._get_member, "mailing_list_contacts"),
             ("PUT", ml + "/contacts/{contactId}", self._update_member, "mailing_list_contacts"),
             ("DELETE", ml + "/contacts/{contactId}", self._delete_member, "mailing_list_contacts"),
+            ("POST", ml + "/transactioncontacts", self._start_import, "mailing_list_contacts"),
+            ("GET", ml + "/transactioncontacts/{importId}", self._import_progress, "mailing_list_contacts"),
+            ("GET", ml + "/transactioncontacts/{importId}/summary", self._import_summary, "mailing_list_contacts"),
             ("POST", d + "/transactions", self._create_transactions, "contact_transactions"),
             ("GET", d + "/transactions/{transactionId}", self._get_transaction, "contact_transactions"),
             ("PUT", d + "/transactions/{transactionId}", self._update_transaction, "contact_transactions"),
@@ -729,20 +1047,69 @@ class DirectoryRoutes:
 def _contact_fields(body: Json, *, creating: bool) -> Json:
     """The validated contact fields of a create or update body."""
     check_fields(body, CONTACT_FIELDS)
-    for name in _TEXT_FIELDS:
-        if body.get(name) is not None and not isinstance(body[name], str):
-            raise bad_request(f"{name} must be a string.")
-    if "unsubscribed" in body and not isinstance(body["unsubscribed"], bool):
-        raise bad_request("unsubscribed must be true or false.")
+    _check_contact_types(body)
     email = body.get("email")
     if email and not _EMAIL.fullmatch(email):
         raise bad_request(f"Invalid email address {email!r}.")
-    if creating and all(body.get(name) in (None, "") for name in _IDENTIFYING):
+    if creating and not _identifiable(body):
         raise bad_request(f"A contact needs at least one of {', '.join(_IDENTIFYING)}.")
     fields = {name: value for name, value in body.items() if value is not None}
     if "embeddedData" in fields:
         fields["embeddedData"] = _flat_strings("embeddedData", fields["embeddedData"], MAX_EMBEDDED_VALUE)
     return fields
+
+
+def _check_contact_types(body: Json) -> None:
+    for name in _TEXT_FIELDS:
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise bad_request(f"{name} must be a string.")
+    if "unsubscribed" in body and not isinstance(body["unsubscribed"], bool):
+        raise bad_request("unsubscribed must be true or false.")
+
+
+def _identifiable(fields: Json) -> bool:
+    return any(fields.get(name) not in (None, "") for name in _IDENTIFYING)
+
+
+def _import_contact(index: int, item: Any) -> Json:
+    """The structurally checked fields of ``contacts[index]`` of an import; 400 naming the index.
+
+    Whether the contact can be imported (email, identity) is decided later: that is a
+    ``failed`` count, not a 400.
+    """
+    if not isinstance(item, dict):
+        raise bad_request(f"contacts[{index}] must be an object.")
+    try:
+        check_fields(item, IMPORT_CONTACT_FIELDS)
+        _check_contact_types(item)
+        fields = {name: value for name, value in item.items() if value is not None}
+        for name in ("embeddedData", "transactionData"):
+            if name in fields:
+                fields[name] = _flat_strings(name, fields[name], MAX_EMBEDDED_VALUE)
+    except ApiError as exc:
+        raise ApiError(exc.status, f"contacts[{index}]: {exc.message}", exc.code) from None
+    return fields
+
+
+def _import_failure(fields: Json) -> _Failure | None:
+    """Why a structurally valid import contact cannot be imported, if it cannot."""
+    email = fields.get("email")
+    if email and (not _EMAIL.fullmatch(email) or email.rpartition("@")[2].casefold().rstrip(".").endswith(".invalid")):
+        return "email"
+    return None if _identifiable(fields) else "identity"
+
+
+def _transaction_meta(value: Any) -> Json:
+    if not isinstance(value, dict):
+        raise bad_request("transactionMeta must be an object.")
+    check_fields(value, ("batchId", "fields"))
+    batch_id = value.get("batchId")
+    if batch_id is not None and (not isinstance(batch_id, str) or not batch_id):
+        raise bad_request("transactionMeta.batchId must be a transaction batch id (BT_...).")
+    names = value.get("fields")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise bad_request("transactionMeta.fields must be a list of field names.")
+    return value
 
 
 def _flat_strings(what: str, value: Any, max_value: int) -> dict[str, str]:
@@ -775,6 +1142,13 @@ def _merge_contact(contact: Json, fields: Json) -> None:
 
 def _dedup_key(name: str, value: Any) -> Any:
     return value.casefold() if name == "email" and isinstance(value, str) else value
+
+
+def _dedup_tuple(criteria: tuple[str, ...], record: Json) -> tuple[Any, ...] | None:
+    """The deduplication key of a contact or body; ``None`` when no criterion is given."""
+    if not criteria or all(record.get(name) in (None, "") for name in criteria):
+        return None
+    return tuple(_dedup_key(name, record.get(name)) for name in criteria)
 
 
 def _check_list_fields(body: Json) -> None:

@@ -465,12 +465,16 @@ class QualtricsEmulator:
         redirect_to: str | None = None,
         notice: str | None = None,
         next_page: str | None = None,
+        processed: bool = False,
     ) -> Fault:
         """Queue a fault for matching requests; see :class:`Fault` for every option.
 
         ``path`` is an fnmatch pattern on the path without ``/API/v3``, e.g.
         ``emulator.inject("GET", "/surveys*", status=503, times=2)``. Returns the
-        :class:`Fault`, whose ``fired``/``remaining`` tell what happened.
+        :class:`Fault`, whose ``fired``/``remaining`` tell what happened. With
+        ``processed=True`` the request takes effect first and only its answer is broken:
+        ``emulator.inject("POST", "/directories/*/mailinglists", processed=True, status=500)``
+        creates the list and answers 500.
         """
         fault = Fault(
             method=method,
@@ -493,6 +497,7 @@ class QualtricsEmulator:
             redirect_to=redirect_to,
             notice=notice,
             next_page=next_page,
+            processed=processed,
         )
         return self._faults.add(fault)
 
@@ -664,13 +669,17 @@ class QualtricsEmulator:
     async def _apply_fault(
         self, fault: Fault, request: web.BaseRequest, path: str, is_api: bool, match: _Match | None
     ) -> tuple[web.StreamResponse, int]:
+        # processed: the request takes effect first; the fault then only breaks its answer.
+        answered = await self._answer(request, path, is_api, match) if fault.processed else None
         if fault.delay:
             await asyncio.sleep(fault.delay)
         if fault.hang:
             await _faults.hang()
         if fault.drop:
             return _faults.drop(request), 0
-        reply = _replacement_reply(fault) or await self._answer(request, path, is_api, match)
+        reply = _replacement_reply(fault)
+        if reply is None:
+            reply = answered if answered is not None else await self._answer(request, path, is_api, match)
         if reply.payload is not None:
             meta = reply.payload.get("meta")
             if fault.notice is not None and isinstance(meta, dict):

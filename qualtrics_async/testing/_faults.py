@@ -63,7 +63,7 @@ class Fault:
     insertion order, at most one fires per request, and each fires ``times`` times:
     :attr:`remaining` counts down and :attr:`fired` counts up.
 
-    Faults are applied after the rate-limit check and before authentication. What a
+    Faults are applied after authentication and the rate-limit check. What a
     fault does (options combine unless noted):
 
     * ``delay``: sleep this many seconds first, then answer as the other options say.
@@ -82,9 +82,17 @@ class Fault:
     * ``drop_after``: like ``truncate``, but after exactly this many body bytes (a whole
       body shorter than that is sent complete, then the connection is closed).
     * ``drip``: send the body one byte every ``drip`` seconds.
-    * ``drop``: close the connection without sending a byte (alone, with ``delay``).
+    * ``drop``: close the connection without sending a byte (alone, with ``delay`` or
+      ``processed``).
     * ``hang``: never answer, until the client gives up or the emulator closes (alone,
-      with ``delay``).
+      with ``delay`` or ``processed``).
+    * ``processed``: handle the request normally *first* -- its effects happen (a mailing
+      list or an import job is created, data is written) -- and only then apply the other
+      options: ``delay`` waits after the handling, ``hang``/``drop`` withhold the answer,
+      ``status``/``html``/``body``/``redirect_to`` replace it, ``truncate``/``drop_after``/
+      ``drip`` cut or slow it. This models "a 5xx or a lost answer after the POST took
+      effect" (RELIABILITY.md F6: an ambiguous write). Combines with every other option.
+      Without it, a fault that replaces or withholds the answer runs no handler at all.
     """
 
     method: str | None = None
@@ -107,6 +115,7 @@ class Fault:
     redirect_to: str | None = None
     notice: str | None = None
     next_page: str | None = None
+    processed: bool = False
     remaining: int = field(init=False)
     """How many more times this fault will fire."""
     fired: int = field(init=False, default=0)
@@ -146,7 +155,9 @@ class Fault:
             if self.drop and self.hang:
                 conflicts.append("each other")
             if conflicts:
-                raise ValueError(f"drop and hang send no answer; they combine only with delay, not {conflicts}")
+                raise ValueError(
+                    f"drop and hang send no answer; they combine only with delay and processed, not {conflicts}"
+                )
         if (self.error_code is not None or self.error_message is not None) and (
             self.status is None or self.html or self.body is not None or self.redirect_to is not None
         ):
