@@ -596,3 +596,21 @@ def test_the_report_is_plain_data_that_serialises() -> None:
     assert report.reconciles
     assert not report.ok
     assert json.loads(json.dumps({"added": report.added, "batches": report.batches})) == {"added": 0, "batches": []}
+
+
+@pytest.mark.anyio
+async def test_C5_a_400_about_the_request_itself_is_not_split_down_to_every_contact(
+    fast_emulator: QualtricsEmulator,
+) -> None:
+    refusal = fast_emulator.inject(
+        "POST", IMPORTS, status=400, error_message="transactionMeta.fields is invalid.", times=1000
+    )
+    async with fast_client(fast_emulator) as client:
+        report = await client.contacts.bulk_import(pool(fast_emulator), people(64), batch_size=64)
+    # 64 -> 32 -> 16 -> 8 -> 4 -> 2 -> 1 + 1: both single contacts refused with the batch's own
+    # error, nothing landed: the rest is reported without 120 more requests.
+    assert refusal.fired == 8
+    assert (report.failed, report.added, report.submitted) == (64, 0, 64)
+    assert {failure.kind for failure in report.failures} == {"rejected"}
+    assert "transactionMeta.fields is invalid." in report.failures[-1].reason
+    assert len(report.failed_contacts()) == 64

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -177,7 +177,7 @@ async def read_csv(
     columns: Mapping[str, str | None] | None = None,
     delimiter: str | None = None,
     encoding: str = "utf-8-sig",
-) -> AsyncIterator[CsvRow]:
+) -> AsyncGenerator[CsvRow, None]:
     """The data rows of a contacts file, read lazily (a chunk at a time, in a worker thread).
 
     Raises:

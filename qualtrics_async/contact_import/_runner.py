@@ -12,6 +12,8 @@ What happens to a batch whose request fails (RELIABILITY C5, F6, G1):
   still cannot be sent, the contacts are reported ``not_sent`` (failed, safe to send again).
 * 400 or 413 for the batch as a whole: split in halves and sent again, down to single
   contacts, so one bad contact costs only itself (reported ``rejected`` with Qualtrics' reason).
+  A refusal that single contacts meet word for word too is about the request: the rest of
+  the batch is then reported rejected without sending it (see ``_Split``).
 * 5xx, timeout or dropped connection after the request left: the job may exist. The batch
   is **not** sent again; it is reported ``unknown`` with its contacts
   (:meth:`ImportReport.unknown_contacts`).
@@ -20,10 +22,11 @@ What happens to a batch whose request fails (RELIABILITY C5, F6, G1):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +74,26 @@ DEFAULT_JOB_TIMEOUT = 1800.0
 
 SourceItem = tuple[object, int | None, str | None]
 """``(contact, CSV line or None, problem found while reading or None)``."""
+
+
+@dataclass(slots=True)
+class _Split:
+    """The halving of one batch refused as a whole (C5), shared by all its parts.
+
+    A refusal that a part of any size meets again word for word, down to single contacts,
+    is about the request (say, its ``transactionMeta``), not about a contact: once two
+    single contacts have been refused with the batch's own error and no part has landed,
+    the rest of the batch is reported rejected without sending it, instead of spending two
+    requests per contact to learn the same thing.
+    """
+
+    error: str
+    same_singles: int = 0
+    landed: int = 0
+
+    @property
+    def request_at_fault(self) -> bool:
+        return self.same_singles >= 2 and self.landed == 0
 
 
 class _JobFailed(Exception):
@@ -162,7 +185,11 @@ class BulkImport:
 
     # -- the run ------------------------------------------------------------------------------
 
-    async def run(self, source: AsyncIterator[SourceItem]) -> ImportReport:
+    async def run(self, source: AsyncGenerator[SourceItem, None]) -> ImportReport:
+        async with contextlib.aclosing(source):  # a CSV file is closed even when the import stops early
+            return await self._locked(source)
+
+    async def _locked(self, source: AsyncIterator[SourceItem]) -> ImportReport:
         if self._checkpoint_path is None:
             return await self._run(source)
         path = self._checkpoint_path
@@ -224,7 +251,7 @@ class BulkImport:
                 report = self._report
                 batch = _Batch()
                 index = -1
-                async for item, line, problem in source:
+                async for item, line, problem in source:  # closed by run(), even on an error
                     index += 1
                     report.total += 1
                     if index % 512 == 511:
@@ -258,7 +285,7 @@ class BulkImport:
 
     # -- one batch ----------------------------------------------------------------------------
 
-    async def _settle(self, batch: _Batch) -> None:
+    async def _settle(self, batch: _Batch, split: _Split | None = None) -> None:
         """Send ``batch``, or take over what an earlier run recorded for it."""
         record = None if self._checkpoint is None else self._checkpoint.records.get(batch.key)
         if record is not None:
@@ -270,8 +297,9 @@ class BulkImport:
                 )
             state = record["state"]
             if state == "split":
+                split = split or _Split(str(record.get("reason", "")))
                 for half in batch.halves():
-                    await self._settle(half)
+                    await self._settle(half, split)
                 return
             if state == "started":
                 await self._follow(batch, str(record["importId"]))
@@ -279,9 +307,17 @@ class BulkImport:
             if state not in ("refused", "not_sent"):
                 self._fold_record(batch, record)
                 return
-        await self._post(batch)
+        if split is not None and split.request_at_fault:
+            reason = (
+                f"not sent: Qualtrics refused the batch as a whole and single contacts of it alike ({split.error}); "
+                "the request rather than a contact is at fault"
+            )
+            await self._record(batch, "rejected", reason=reason)
+            self._rejected(batch, reason, None)
+            return
+        await self._post(batch, split)
 
-    async def _post(self, batch: _Batch) -> None:
+    async def _post(self, batch: _Batch, split: _Split | None) -> None:
         await self._record(batch, "posting")
         body = b'{"contacts":' + batch.encoded + (b',"transactionMeta":' + self._meta if self._meta else b"") + b"}"
         try:
@@ -295,14 +331,19 @@ class BulkImport:
                 await self._unknown(
                     batch, f"the request failed after it may have been processed ({exc})", exc.request_id
                 )
-            elif len(batch) > 1:
-                await self._record(batch, "split")
+                return
+            error = f"{exc.status} {exc.error_code or ''}: {exc.error_message or exc.message}"
+            if len(batch) > 1:
+                split = split or _Split(error)
+                await self._record(batch, "split", reason=split.error)
                 for half in batch.halves():  # C5: one bad contact (or too big a batch) costs only itself
-                    await self._settle(half)
-            else:
-                reason = f"Qualtrics refused this contact: {exc.error_message or exc.message}"
-                await self._record(batch, "rejected", reason=reason, requestId=exc.request_id)
-                self._rejected(batch, reason, exc.request_id)
+                    await self._settle(half, split)
+                return
+            if split is not None and error == split.error and not isinstance(exc, PayloadTooLargeError):
+                split.same_singles += 1
+            reason = f"Qualtrics refused this contact: {exc.error_message or exc.message}"
+            await self._record(batch, "rejected", reason=reason, requestId=exc.request_id)
+            self._rejected(batch, reason, exc.request_id)
             return
         except QualtricsError as exc:
             if exc.may_have_taken_effect is False and isinstance(exc, RateLimitError | APIConnectionError):
@@ -316,6 +357,8 @@ class BulkImport:
                 reason = f"the answer to the import request was lost or an error ({exc})"
                 await self._unknown(batch, reason, exc.request_id)
             return
+        if split is not None:
+            split.landed += 1
         if not started.id:
             await self._unknown(batch, "Qualtrics accepted the import but answered without an import id", None)
             return

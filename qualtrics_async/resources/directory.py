@@ -12,7 +12,7 @@ import contextlib
 import functools
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping, Sized
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -575,9 +575,10 @@ class Contacts(Resource):
             job_timeout=job_timeout,
         )
 
-        async def source() -> AsyncIterator[SourceItem]:
-            async for row in rows:
-                yield (row.contact, row.line, row.problem)
+        async def source() -> AsyncGenerator[SourceItem, None]:
+            async with contextlib.aclosing(rows):
+                async for row in rows:
+                    yield (row.contact, row.line, row.problem)
 
         return await run.run(source())
 
@@ -859,7 +860,7 @@ __all__ = [
 ]
 
 
-async def _source(contacts: Iterable[ContactLike] | AsyncIterable[ContactLike]) -> AsyncIterator[SourceItem]:
+async def _source(contacts: Iterable[ContactLike] | AsyncIterable[ContactLike]) -> AsyncGenerator[SourceItem, None]:
     if isinstance(contacts, AsyncIterable):
         async for contact in contacts:
             yield (contact, None, None)
