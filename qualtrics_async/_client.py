@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import ssl
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -226,6 +226,7 @@ class QualtricsClient:
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
         content_type: str = "application/json",
+        on_send: Callable[[], None] | None = None,
     ) -> Any:
         """Send one API call and return the decoded ``result`` of its envelope.
 
@@ -241,6 +242,8 @@ class QualtricsClient:
                 failure (default: GET/PUT/DELETE yes, POST no).
             headers: extra request headers (``Idempotency-Key``, ``X-COPY-SOURCE``, ...).
             content, content_type: a raw body instead of ``json`` (a CSV file, a multipart form).
+            on_send: called just before each attempt goes out (after the rate limiter let it
+                through): a journal can record "may have been sent" at the last moment.
 
         Returns ``None`` for a write (POST/PUT/DELETE) answered with ``meta`` only; a GET
         answered without a ``result`` raises :class:`~qualtrics_async.errors.ResponseDecodeError`.
@@ -257,6 +260,7 @@ class QualtricsClient:
             content=content,
             content_type=content_type,
             headers=headers,
+            on_send=on_send,
         )
         return answer.result
 

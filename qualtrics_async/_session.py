@@ -187,6 +187,7 @@ class Session:
         content: bytes | None = None,
         content_type: str = "application/json",
         headers: Mapping[str, str] | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> Answer:
         """Send one API call through the whole pipeline and return its decoded answer.
 
@@ -217,6 +218,7 @@ class Session:
             attempt_timeout=self.timeouts.attempt,
             content_type=content_type,
             extra_headers=extra,
+            on_send=on_send,
         )
 
     async def send(
@@ -232,6 +234,7 @@ class Session:
         content_type: str = "application/json",
         extra_headers: Callable[[], Mapping[str, str]] | None = None,
         no_deadline: bool = False,
+        on_send: Callable[[], None] | None = None,
     ) -> T:
         """Run the attempt loop; ``on_success`` consumes a 2xx response (read JSON, stream a file).
 
@@ -240,7 +243,8 @@ class Session:
         the time left, waits for the limiter, a connection slot or a token are bounded, and
         no backoff sleeps past it. ``no_deadline`` lifts it (a long download, bounded by
         ``sock_read`` silence instead); ``extra_headers`` is called before each attempt (a
-        resumed download asks for the bytes it still lacks).
+        resumed download asks for the bytes it still lacks); ``on_send`` just before each
+        attempt goes out.
         """
         if self.closed or self.http.closed:
             raise ClientClosedError(
@@ -256,6 +260,7 @@ class Session:
         attempt = 0
         refreshed = False
         effect_possible = False  # whether an attempt so far may have reached Qualtrics and been acted on
+        sending = False
         task = asyncio.current_task()
         try:
             while True:
@@ -285,6 +290,8 @@ class Session:
                     if body is not None:
                         headers["Content-Type"] = content_type
                     headers[header[0]] = header[1]  # last: nothing else may stand in for the credentials
+                    if on_send is not None:
+                        on_send()
                     sending = True
                     async with self.http.request(
                         method, target.url, data=body, headers=headers, allow_redirects=False, timeout=client_timeout
@@ -365,6 +372,12 @@ class Session:
                 self._log_retry(method, target.path, attempt, decision, error)
                 with self._interruptible(task):
                     await anyio.sleep(decision.delay)
+        except QualtricsError as exc:
+            # Raised from inside an attempt (a token refusal, a 2xx with an error in meta): it
+            # may have taken effect only if the request itself went out.
+            if exc.may_have_taken_effect is None:
+                exc.may_have_taken_effect = effect_possible or sending
+            raise
         except TimeoutError:
             timed_out = APITimeoutError(
                 f"the call did not finish within its deadline of {deadline:g} s (Timeouts.call or timeout=)",

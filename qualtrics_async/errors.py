@@ -93,6 +93,9 @@ class QualtricsError(Exception):
     """
 
     may_have_taken_effect: bool | None = None
+    partial_report: Any = None
+    """Set on an error that stopped a bulk contact import: the
+    :class:`~qualtrics_async.contact_import.ImportReport` of what was done before it."""
 
     def __init__(
         self,

@@ -11,7 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("name", ["client_overhead", "decode", "limiter_accuracy", "export_download", "export_stream"])
+@pytest.mark.parametrize(
+    "name", ["client_overhead", "decode", "limiter_accuracy", "export_download", "export_stream", "bulk_import"]
+)
 def test_benchmark_runs_and_reports_its_baseline(name: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", f"benchmarks.{name}", "--quick"],

@@ -20,7 +20,7 @@ import pytest
 
 from qualtrics_async import QualtricsClient, RateLimits
 from qualtrics_async.contact_import import BulkImportProgress, ContactImportError, ImportReport
-from qualtrics_async.errors import ConfigurationError, NotFoundError
+from qualtrics_async.errors import AuthenticationError, ConfigurationError, NotFoundError, PermissionDeniedError
 from qualtrics_async.models import Contact, ImportContact, MailingListInput
 from qualtrics_async.testing import QualtricsEmulator
 from qualtrics_async.testing._directory import DirectoryRoutes
@@ -239,8 +239,14 @@ async def test_F5_unnamed_failures_are_counted_and_their_batches_can_be_sent_aga
     routes(fast_emulator).summary_retired = True  # PEERS: the summary endpoint is gone since 2026-06-30
     async with fast_client(fast_emulator) as client:
         report = await client.contacts.bulk_import(pool(fast_emulator), people(200), batch_size=50)
+        kept = await client.contacts.bulk_import(
+            pool(fast_emulator), people(200, start=1000), batch_size=50, keep_unattributed=True
+        )
+    with pytest.raises(ConfigurationError, match="keep_unattributed=True"):
+        report.failed_contacts(include_unattributed=True)  # not kept: memory stays flat by default
+    report = kept
 
-    jobs = routes(fast_emulator).import_jobs
+    jobs = routes(fast_emulator).import_jobs[4:]
     assert report.failed == sum(job.failed for job in jobs) > 0
     assert report.added == sum(job.added for job in jobs)
     assert report.reconciles
@@ -255,7 +261,8 @@ async def test_F5_unnamed_failures_are_counted_and_their_batches_can_be_sent_aga
     assert retry.ok
     assert retry.added == report.failed
     assert retry.updated == len(again) - report.failed
-    assert imported(fast_emulator) == {f"CRM-{n:07d}": 1 for n in range(200)}
+    landed = {ext_ref: n for ext_ref, n in imported(fast_emulator).items() if ext_ref >= "CRM-0001000"}
+    assert landed == {f"CRM-{n:07d}": 1 for n in range(1000, 1200)}
 
 
 @pytest.mark.anyio
@@ -349,8 +356,9 @@ async def test_C5_a_batch_over_the_server_maximum_is_split_until_it_fits(fast_em
         report = await client.contacts.bulk_import(pool(fast_emulator), people(100), batch_size=100)
     assert report.ok
     assert report.added == 100
-    assert sorted(job.received for job in routes(fast_emulator).import_jobs) == [25, 25, 25, 25]
-    assert fast_emulator.stats.statuses[400] == 3  # 100, then 50 + 50, refused; nothing created by them
+    # 100 refused -> the last contact alone (lands) + 99 refused -> 49 + 50 refused -> 24 + 25 + 25 + 25
+    assert sorted(job.received for job in routes(fast_emulator).import_jobs) == [1, 24, 25, 25, 25]
+    assert fast_emulator.stats.statuses[400] == 4  # nothing was created by them
 
 
 @pytest.mark.anyio
@@ -361,12 +369,12 @@ async def test_C5_a_413_splits_and_a_contact_refused_alone_is_reported_with_the_
     fast_emulator.inject("POST", IMPORTS, status=400, error_message="Invalid language code.", times=2)
     async with fast_client(fast_emulator) as client:
         report = await client.contacts.bulk_import(pool(fast_emulator), people(4), batch_size=4, concurrency=1)
-    # 4 -> 413 -> [2 -> 400 -> [1 -> 400 rejected, 1 ok], 2 ok]
+    # 4 -> 413 -> [the last contact alone -> 400 rejected; the first 3 -> 400 -> [1 ok, 2 ok]]
     assert (report.added, report.failed) == (3, 1)
     assert report.reconciles
     (failure,) = report.failures
     assert failure.kind == "rejected"
-    assert failure.index == 0
+    assert failure.index == 3
     assert "Invalid language code." in failure.reason
     assert failure.request_id
     assert report.failed_contacts() == [failure.contact]
@@ -607,10 +615,143 @@ async def test_C5_a_400_about_the_request_itself_is_not_split_down_to_every_cont
     )
     async with fast_client(fast_emulator) as client:
         report = await client.contacts.bulk_import(pool(fast_emulator), people(64), batch_size=64)
-    # 64 -> 32 -> 16 -> 8 -> 4 -> 2 -> 1 + 1: both single contacts refused with the batch's own
-    # error, nothing landed: the rest is reported without 120 more requests.
-    assert refusal.fired == 8
+    # 64 -> the last contact alone -> 63 -> 31 -> 15 -> 7 -> 3 -> 1, then 2 -> 1: three single
+    # contacts (one from the far end) refused with the batch's own error and nothing landed, so
+    # the rest is reported without the ~120 requests of splitting down to every contact.
+    assert refusal.fired == 10
     assert (report.failed, report.added, report.submitted) == (64, 0, 64)
     assert {failure.kind for failure in report.failures} == {"rejected"}
     assert "transactionMeta.fields is invalid." in report.failures[-1].reason
     assert len(report.failed_contacts()) == 64
+
+
+@pytest.mark.anyio
+async def test_C5_bad_rows_clustered_at_the_head_of_a_batch_cost_only_themselves(
+    fast_emulator: QualtricsEmulator,
+) -> None:
+    bad = {f"ann{n}@example.org" for n in range(6)}  # sorted input: the bad rows come first
+    routes(fast_emulator).import_refuses = lambda c: "unsupported language" if c.get("email") in bad else None
+    async with fast_client(fast_emulator) as client:
+        report = await client.contacts.bulk_import(pool(fast_emulator), people(64), batch_size=64)
+    assert (report.failed, report.added) == (6, 58)
+    assert [failure.index for failure in report.failures] == list(range(6))
+    assert all("unsupported language" in failure.reason for failure in report.failures)
+
+
+@pytest.mark.anyio
+async def test_D7_nan_from_a_data_frame_is_refused_rather_than_sent_as_null(fast_emulator: QualtricsEmulator) -> None:
+    rows = [{"email": "a@example.org", "embeddedData": {"score": float("nan")}}, {"email": "b@example.org"}]
+    async with fast_client(fast_emulator) as client:
+        report = await client.contacts.bulk_import(pool(fast_emulator), rows)
+    assert (report.invalid, report.added) == (1, 1)
+    assert "embeddedData.score is nan" in report.failures[0].reason
+
+
+# --- stopping on an error: the partial report ---------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_concurrent_refusals_raise_one_error_with_a_partial_report_that_reconciles(
+    fast_emulator: QualtricsEmulator,
+) -> None:
+    async with fast_client(fast_emulator) as client:
+        list_id = await new_list(client, fast_emulator)
+        fast_emulator.inject("POST", IMPORTS, status=403, error_code="AuthZ_1.1", times=1000)
+        with pytest.raises(PermissionDeniedError) as raised:
+            await client.contacts.bulk_import(
+                pool(fast_emulator), people(100), mailing_list_id=list_id, batch_size=10, concurrency=4
+            )
+    report = raised.value.partial_report
+    assert isinstance(report, ImportReport)
+    assert report.reconciles
+    assert report.added == 0
+    assert report.failed + report.unknown == report.total > 0
+    # Refused requests provably created nothing; only requests cut off in flight when the import
+    # stopped may have landed.
+    assert report.unknown <= 3 * 10
+    assert any(f.kind == "not_sent" and "AuthZ_1.1" in f.reason for f in report.failures)
+    assert any("partial_report" in note for note in raised.value.__notes__)
+
+
+@pytest.mark.anyio
+async def test_a_wrong_oauth_secret_stops_the_import_instead_of_reporting_unknowns(
+    fast_emulator: QualtricsEmulator,
+) -> None:
+    async with fast_client(fast_emulator, client_id=fast_emulator.client_id, client_secret="not-the-secret") as client:
+        with pytest.raises(AuthenticationError) as raised:
+            await client.contacts.bulk_import(pool(fast_emulator), people(30), mailing_list_id="CG_x", batch_size=10)
+    assert raised.value.may_have_taken_effect is False
+    assert raised.value.partial_report.unknown == 0
+    assert "not-the-secret" not in str(raised.value)
+    assert routes(fast_emulator).import_jobs == []
+
+
+@pytest.mark.anyio
+async def test_G1_a_token_endpoint_outage_reports_the_batches_not_sent(fast_emulator: QualtricsEmulator) -> None:
+    fast_emulator.inject("POST", "/oauth2/token", status=503, times=1000)
+    async with fast_client(
+        fast_emulator, client_id=fast_emulator.client_id, client_secret=fast_emulator.client_secret
+    ) as client:
+        report = await client.contacts.bulk_import(
+            pool(fast_emulator), people(20), mailing_list_id="CG_x", batch_size=10
+        )
+    assert (report.failed, report.unknown) == (20, 0)
+    assert {failure.kind for failure in report.failures} == {"not_sent"}
+
+
+@pytest.mark.anyio
+async def test_F6_a_2xx_carrying_an_error_after_the_import_took_effect_is_unknown_not_split(
+    fast_emulator: QualtricsEmulator,
+) -> None:
+    meta = {"httpStatus": "400 - Bad Request", "requestId": "req-1", "error": {"errorCode": "X", "errorMessage": "y"}}
+    fast_emulator.inject("POST", IMPORTS, processed=True, body=json.dumps({"meta": meta}).encode(), times=1)
+    async with fast_client(fast_emulator) as client:
+        report = await client.contacts.bulk_import(pool(fast_emulator), people(4), batch_size=4)
+    assert report.unknown == 4
+    assert len(routes(fast_emulator).import_jobs) == 1  # not re-posted in halves
+
+
+# --- checkpoint files ---------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_checkpoint_torn_by_a_crash_is_repaired_before_it_is_appended_to(
+    fast_emulator: QualtricsEmulator, tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "import.ckpt"
+    async with fast_client(fast_emulator) as client:
+        await client.contacts.bulk_import(pool(fast_emulator), people(10), batch_size=5, checkpoint=checkpoint)
+        with checkpoint.open("ab") as handle:
+            handle.write(b'{"key":"10-14","state":"pos')  # the crash came mid-write
+        report = await client.contacts.bulk_import(pool(fast_emulator), people(15), batch_size=5, checkpoint=checkpoint)
+        again = await client.contacts.bulk_import(pool(fast_emulator), people(15), batch_size=5, checkpoint=checkpoint)
+    assert report.added == 15
+    assert [batch.from_checkpoint for batch in report.batches] == [True, True, False]
+    assert all(json.loads(line) for line in checkpoint.read_text().splitlines())  # no line glued to the torn one
+    assert all(batch.from_checkpoint for batch in again.batches)
+    assert sum(job.received for job in routes(fast_emulator).import_jobs) == 15
+
+
+@pytest.mark.anyio
+async def test_a_checkpoint_file_that_existed_is_made_private(fast_emulator: QualtricsEmulator, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "import.ckpt"
+    checkpoint.touch(mode=0o644)
+    os.chmod(checkpoint, 0o644)
+    link = tmp_path / "link.ckpt"
+    link.symlink_to(checkpoint)
+    async with fast_client(fast_emulator) as client:
+        await client.contacts.bulk_import(pool(fast_emulator), people(5), checkpoint=checkpoint)
+        with pytest.raises(ConfigurationError, match="symbolic link"):
+            await client.contacts.bulk_import(pool(fast_emulator), people(5), checkpoint=link)
+    assert stat.S_IMODE(os.stat(checkpoint).st_mode) == 0o600
+
+
+@pytest.mark.anyio
+async def test_csv_in_another_encoding_is_refused_with_a_hint(fast_emulator: QualtricsEmulator, tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("email,firstName\nzoe@example.org,Zoë\n".encode("cp1252"))
+    async with fast_client(fast_emulator) as client:
+        with pytest.raises(ConfigurationError, match=r"not valid utf-8.*encoding="):
+            await client.contacts.bulk_import_csv(pool(fast_emulator), path, mailing_list_id="CG_x")
+        report = await client.contacts.bulk_import_csv(pool(fast_emulator), path, encoding="cp1252")
+    assert report.added == 1

@@ -1,7 +1,8 @@
 """The checkpoint of a bulk contact import: what each batch became, so a new run resumes.
 
-A JSON-lines file (mode 0600; contacts are personal data, though only counts, job ids and
-invalid emails are written, never whole contacts). The first line identifies the import::
+A JSON-lines file (mode 0600: contacts are personal data; counts, job ids, invalid emails
+and Qualtrics' refusal messages, which may quote a value, are written, never whole
+contacts). The first line identifies the import::
 
     {"checkpoint": "qualtrics-async contact import", "version": 1, "directoryId": ...,
      "mailingListId": ..., "batchSize": ...}
@@ -11,10 +12,11 @@ the last line of a key wins. Each line is flushed and fsynced before the step it
 takes effect (a ``posting`` line before the POST leaves), so after a crash the file never
 claims less than happened:
 
-* ``posting`` -- the POST may have left: on resume the batch is ``unknown``, never re-sent.
+* ``posting`` -- written just before the POST leaves (after rate limiting): on resume the
+  batch is ``unknown``, never re-sent. A batch with no line was never sent: it is sent.
 * ``started`` (``importId``) -- the job exists: on resume it is polled, not re-sent.
 * ``done`` / ``failed`` / ``rejected`` / ``unknown`` -- settled: taken over as is.
-* ``split`` -- answered 400/413 as a whole: resumed by splitting it the same way.
+* ``split`` -- answered 400/413 as a whole: resumed by splitting it the same way (``at``).
 * ``refused`` / ``not_sent`` -- provably not imported: sent again.
 
 A ``digest`` of each batch's contacts makes a resume with different input an error instead
@@ -67,6 +69,8 @@ class Checkpoint:
 
     @classmethod
     def _load(cls, path: Path, directory_id: str, mailing_list_id: str | None, batch_size: int) -> Checkpoint | None:
+        if path.is_symlink():
+            raise ConfigurationError(f"the checkpoint {str(path)!r} is a symbolic link; give the real path")
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -98,11 +102,15 @@ class Checkpoint:
             try:
                 record = msgspec.json.decode(line)
             except msgspec.DecodeError:
-                if number == len(lines):
-                    break  # a line cut short by a crash mid-write: the step it began never took effect
-                raise ConfigurationError(f"checkpoint {str(path)!r} line {number} is damaged") from None
+                if number == len(lines) and not raw.endswith(b"\n"):
+                    break  # cut short by a crash mid-write: the step it began never took effect
+                raise ConfigurationError(
+                    f"checkpoint {str(path)!r} line {number} is damaged; it cannot be trusted to resume from"
+                ) from None
             records[str(record["key"])] = record
         fd = _open_append(path)
+        if not raw.endswith(b"\n"):  # drop the torn line, or the next record would be glued to it
+            os.ftruncate(fd, raw.rfind(b"\n") + 1)
         return cls(path, header, records, fd)
 
     @classmethod
@@ -119,15 +127,23 @@ class Checkpoint:
         def write() -> int:
             fd = _open_append(path, truncate=True)
             _append(fd, line)
+            _sync_folder(path)  # the new file's name is durable too
             return fd
 
         return cls(path, header, {}, await anyio.to_thread.run_sync(write))
 
     async def record(self, key: str, state: str, **fields: Any) -> None:
-        """Append one step (durably) and remember it."""
+        """Append one step (durably, from a worker thread) and remember it."""
+        await anyio.to_thread.run_sync(_append, self._fd, self._remember(key, state, fields))
+
+    def record_now(self, key: str, state: str, **fields: Any) -> None:
+        """:meth:`record`, blocking: for the last moment before a request leaves (one small fsync)."""
+        _append(self._fd, self._remember(key, state, fields))
+
+    def _remember(self, key: str, state: str, fields: dict[str, Any]) -> dict[str, Any]:
         record = {"key": key, "state": state, **{k: v for k, v in fields.items() if v is not None}}
         self.records[key] = record
-        await anyio.to_thread.run_sync(_append, self._fd, record)
+        return record
 
     def close(self) -> None:
         os.close(self._fd)
@@ -135,7 +151,25 @@ class Checkpoint:
 
 def _open_append(path: Path, *, truncate: bool = False) -> int:
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-    return os.open(path, flags | (os.O_TRUNC if truncate else 0), 0o600)
+    try:
+        fd = os.open(path, flags | (os.O_TRUNC if truncate else 0), 0o600)
+    except OSError as exc:
+        if path.is_symlink():
+            raise ConfigurationError(f"the checkpoint {str(path)!r} is a symbolic link; give the real path") from exc
+        raise
+    os.fchmod(fd, 0o600)  # also a file that existed before, with wider permissions
+    return fd
+
+
+def _sync_folder(path: Path) -> None:
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _append(fd: int, record: dict[str, Any]) -> None:

@@ -146,6 +146,12 @@ class _Reader:
             raise ConfigurationError(f"{str(path)!r} is empty: it needs a header row naming the columns")
 
     def chunk(self) -> list[CsvRow]:
+        try:
+            return self._chunk()
+        except UnicodeDecodeError as exc:
+            raise _undecodable(self._file.name, exc) from None
+
+    def _chunk(self) -> list[CsvRow]:
         rows: list[CsvRow] = []
         for cells in self._reader:
             line = self._reader.line_num
@@ -165,6 +171,13 @@ class _Reader:
 
     def close(self) -> None:
         self._file.close()
+
+
+def _undecodable(path: str, exc: UnicodeDecodeError) -> ConfigurationError:
+    return ConfigurationError(
+        f"{path!r} is not valid {exc.encoding} ({exc.reason}); pass encoding= "
+        "(e.g. encoding='cp1252' for a file saved by Excel on Windows)"
+    )
 
 
 def guess_delimiter(path: Path) -> str:
@@ -200,8 +213,11 @@ def count_rows(path: str | os.PathLike[str], *, delimiter: str | None = None, en
     file = Path(path)
     with open(file, encoding=encoding, newline="") as handle:
         rows: Iterator[list[str]] = csv.reader(handle, delimiter=delimiter or guess_delimiter(file))
-        next(rows, None)
-        return sum(1 for cells in rows if any(cells))
+        try:
+            next(rows, None)
+            return sum(1 for cells in rows if any(cells))
+        except UnicodeDecodeError as exc:
+            raise _undecodable(str(file), exc) from None
 
 
 __all__ = ["CsvRow", "column_target", "count_rows", "plan_columns", "read_csv"]

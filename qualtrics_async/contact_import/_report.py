@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from qualtrics_async.errors import ContactImportError
+from qualtrics_async.errors import ConfigurationError, ContactImportError
 
 FailureKind = Literal["invalid", "rejected", "failed", "not_sent"]
 """Why a contact did not land: ``invalid`` (refused before sending), ``rejected`` (Qualtrics
@@ -59,7 +59,8 @@ class BatchResult:
             Qualtrics), ``unknown`` (outcome not learned: see ``reason``).
         import_id: the Qualtrics import job, once known.
         contacts: the contacts of an ``unknown`` batch, or of a ``done`` batch whose failed
-            contacts Qualtrics did not name (``unattributed_failures``); else empty.
+            contacts Qualtrics did not name (``unattributed_failures``; only with
+            ``keep_unattributed=True``); else empty.
         from_checkpoint: this outcome was recorded by an earlier run and not sent again.
     """
 
@@ -171,13 +172,22 @@ class ImportReport:
 
         Invalid contacts are not included (they need fixing first: see :attr:`failures`).
         ``include_unattributed`` adds every contact of a batch in which Qualtrics counted
-        failures without naming them; re-sending those merges into the directory only if it
+        failures without naming them (kept only by an import run with
+        ``keep_unattributed=True``); re-sending those merges into the directory only if it
         deduplicates (by email / extRef), else the ones that did land are duplicated.
+
+        Raises:
+            ConfigurationError: ``include_unattributed`` for an import that did not keep them.
         """
         contacts = [failure.contact for failure in self.failures if failure.kind != "invalid"]
         if include_unattributed:
             for batch in self.batches:
                 if batch.status == "done" and batch.unattributed_failures:
+                    if not batch.contacts:
+                        raise ConfigurationError(
+                            f"batch #{batch.first}..#{batch.last} had {batch.unattributed_failures} unnamed failures "
+                            "but its contacts were not kept; import with keep_unattributed=True to get them back"
+                        )
                     contacts.extend(batch.contacts)
         return contacts
 
@@ -205,7 +215,7 @@ class ImportReport:
             if count
         ]
         examples = "; ".join(
-            f"#{failure.index}{f' (line {failure.line})' if failure.line else ''}: {failure.reason}"
+            f"#{failure.index}{f' (line {failure.line})' if failure.line else ''}: {_clip(failure.reason)}"
             for failure in self.failures[:3]
         )
         unknown = [batch for batch in self.batches if batch.status == "unknown"]
@@ -232,6 +242,10 @@ class ImportReport:
             unknown=self.unknown,
             elapsed=time.monotonic() - self._started,
         )
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 __all__ = [

@@ -4,33 +4,36 @@ One producer reads the input and fills batches; ``concurrency`` workers take the
 zero-buffer stream, so at most ``concurrency + 1`` batches exist at once whatever the input
 size (RELIABILITY G2: back-pressure, flat memory). Each worker POSTs its batch to
 ``…/transactioncontacts`` (the client's limiter paces the 100/min), polls the job on the
-shared :func:`~qualtrics_async._jobs.wait_for_job`, and folds its counts into the report.
+shared :func:`~qualtrics_async._jobs.wait_for_job`, and hands the outcome to the
+:class:`~qualtrics_async.contact_import._ledger.Ledger`.
 
 What happens to a batch whose request fails (RELIABILITY C5, F6, G1):
 
-* 429 or connection refused: retried by the client's pipeline (nothing was processed); if it
-  still cannot be sent, the contacts are reported ``not_sent`` (failed, safe to send again).
+* 429, connection refused, a token that could not be fetched: retried by the client's
+  pipeline (nothing was processed); if it still cannot be sent, the contacts are reported
+  ``not_sent`` (failed, safe to send again).
 * 400 or 413 for the batch as a whole: split in halves and sent again, down to single
-  contacts, so one bad contact costs only itself (reported ``rejected`` with Qualtrics' reason).
-  A refusal that single contacts meet word for word too is about the request: the rest of
-  the batch is then reported rejected without sending it (see ``_Split``).
+  contacts, so one bad contact costs only itself (reported ``rejected`` with Qualtrics'
+  reason). A refusal that single contacts meet word for word, the batch's last contact
+  included, is about the request: the rest is then reported rejected unsent (``_Split``).
 * 5xx, timeout or dropped connection after the request left: the job may exist. The batch
   is **not** sent again; it is reported ``unknown`` with its contacts
   (:meth:`ImportReport.unknown_contacts`).
-* 401/403/404 (wrong credentials, directory or list): the import stops with that error.
+* 401/403/404 (wrong credentials, directory or list): the import stops with that error; its
+  ``partial_report`` accounts for every contact read so far.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
+import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import anyio
 import anyio.lowlevel
@@ -40,16 +43,13 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from qualtrics_async._filelock import exclusive
 from qualtrics_async._jobs import wait_for_job
 from qualtrics_async._sansio import build_path
+from qualtrics_async.contact_import._batch import Batch
 from qualtrics_async.contact_import._checkpoint import Checkpoint, Header
-from qualtrics_async.contact_import._report import (
-    BatchResult,
-    ContactFailure,
-    ImportReport,
-    ProgressCallback,
-)
+from qualtrics_async.contact_import._ledger import Ledger
+from qualtrics_async.contact_import._report import ImportReport, ProgressCallback
 from qualtrics_async.contact_import._validate import InvalidContact, to_wire
 from qualtrics_async.errors import (
-    APIConnectionError,
+    APIStatusError,
     BadRequestError,
     ClientClosedError,
     ConfigurationError,
@@ -80,11 +80,12 @@ SourceItem = tuple[object, int | None, str | None]
 class _Split:
     """The halving of one batch refused as a whole (C5), shared by all its parts.
 
-    A refusal that a part of any size meets again word for word, down to single contacts,
-    is about the request (say, its ``transactionMeta``), not about a contact: once two
-    single contacts have been refused with the batch's own error and no part has landed,
-    the rest of the batch is reported rejected without sending it, instead of spending two
-    requests per contact to learn the same thing.
+    The first cut sets the batch's last contact apart and sends it alone: a refusal about the
+    batch's size or about one bad row leaves it landing, and splitting goes on. A refusal
+    that this far-end contact and two more single contacts all meet word for word, while no
+    part has landed, is about the request (say, its ``transactionMeta``), not about a
+    contact: the rest of the batch is then reported rejected without sending it, instead of
+    spending two requests per contact to learn the same thing.
     """
 
     error: str
@@ -93,7 +94,7 @@ class _Split:
 
     @property
     def request_at_fault(self) -> bool:
-        return self.same_singles >= 2 and self.landed == 0
+        return self.landed == 0 and self.same_singles >= 3
 
 
 class _JobFailed(Exception):
@@ -102,45 +103,17 @@ class _JobFailed(Exception):
         self.reason = reason
 
 
-@dataclass(slots=True)
-class _Batch:
-    indexes: list[int] = field(default_factory=list)
-    lines: list[int | None] = field(default_factory=list)
-    contacts: list[dict[str, Any]] = field(default_factory=list)
-    _encoded: bytes | None = None
+class BulkImportOptions(TypedDict, total=False):
+    """The keywords of :meth:`Contacts.bulk_import` shared by ``bulk_import_csv``."""
 
-    def __len__(self) -> int:
-        return len(self.contacts)
-
-    @property
-    def key(self) -> str:
-        return f"{self.indexes[0]}-{self.indexes[-1]}"
-
-    @property
-    def encoded(self) -> bytes:
-        if self._encoded is None:
-            self._encoded = msgspec.json.encode(self.contacts)
-        return self._encoded
-
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.encoded).hexdigest()[:32]
-
-    def halves(self) -> tuple[_Batch, _Batch]:
-        middle = len(self) // 2
-        return (
-            _Batch(self.indexes[:middle], self.lines[:middle], self.contacts[:middle]),
-            _Batch(self.indexes[middle:], self.lines[middle:], self.contacts[middle:]),
-        )
-
-    def result(self, status: Any, **fields: Any) -> BatchResult:
-        return BatchResult(first=self.indexes[0], last=self.indexes[-1], size=len(self), status=status, **fields)
-
-    def failures(self, reason: str, kind: Any, request_id: str | None = None) -> list[ContactFailure]:
-        return [
-            ContactFailure(index, contact, reason, kind, line, request_id)
-            for index, line, contact in zip(self.indexes, self.lines, self.contacts, strict=True)
-        ]
+    mailing_list_id: str | None
+    batch_size: int
+    concurrency: int
+    transaction_meta: Mapping[str, Any] | None
+    checkpoint: str | os.PathLike[str] | None
+    progress: ProgressCallback | None
+    job_timeout: float | None
+    keep_unattributed: bool
 
 
 class BulkImport:
@@ -151,14 +124,15 @@ class BulkImport:
         client: QualtricsClient,
         directory_id: str,
         *,
-        mailing_list_id: str | None,
-        batch_size: int,
-        concurrency: int,
-        transaction_meta: Mapping[str, Any] | None,
-        checkpoint: Path | None,
-        progress: ProgressCallback | None,
         total: int | None,
-        job_timeout: float | None,
+        mailing_list_id: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        transaction_meta: Mapping[str, Any] | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        progress: ProgressCallback | None = None,
+        job_timeout: float | None = DEFAULT_JOB_TIMEOUT,
+        keep_unattributed: bool = False,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigurationError(f"batch_size must be a positive number of contacts, got {batch_size!r}")
@@ -174,31 +148,30 @@ class BulkImport:
         self._batch_size = batch_size
         self._concurrency = concurrency
         self._meta = b"" if transaction_meta is None else msgspec.json.encode(dict(transaction_meta))
-        self._checkpoint_path = checkpoint
+        self._checkpoint_path = None if checkpoint is None else Path(checkpoint)
         self._checkpoint: Checkpoint | None = None
         self._progress = progress
         self._total = total
         self._job_timeout = job_timeout
         self._report = ImportReport(directory_id=directory_id, mailing_list_id=mailing_list_id or "")
+        self._ledger = Ledger(self._report, keep_unattributed=keep_unattributed)
         self._ids: dict[str, str] = {}
         self._path = ""
+        self._in_flight: dict[int, Batch] = {}  # id(root) -> root, from hand-over until settled
+        self._filling: Batch | None = None
 
     # -- the run ------------------------------------------------------------------------------
 
     async def run(self, source: AsyncGenerator[SourceItem, None]) -> ImportReport:
         async with contextlib.aclosing(source):  # a CSV file is closed even when the import stops early
-            return await self._locked(source)
-
-    async def _locked(self, source: AsyncIterator[SourceItem]) -> ImportReport:
-        if self._checkpoint_path is None:
-            return await self._run(source)
-        path = self._checkpoint_path
-        busy = (
-            f"another import is using the checkpoint {str(path)!r}; wait for it to finish "
-            "(two runs would send the same contacts twice)"
-        )
-        with exclusive(path, busy):
-            return await self._run(source)
+            if self._checkpoint_path is None:
+                return await self._run(source)
+            busy = (
+                f"another import is using the checkpoint {str(self._checkpoint_path)!r}; wait for it to finish "
+                "(two runs would send the same contacts twice)"
+            )
+            with exclusive(self._checkpoint_path, busy):
+                return await self._run(source)
 
     async def _run(self, source: AsyncIterator[SourceItem]) -> ImportReport:
         if self._checkpoint_path is not None:
@@ -222,18 +195,34 @@ class BulkImport:
             try:
                 await self._pump(source)
             except BaseExceptionGroup as group:
-                if len(group.exceptions) == 1:  # one fatal error: raise it as itself
-                    raise group.exceptions[0] from None
-                raise
+                raise self._stopped(_first_error(group)) from None
+            except QualtricsError as error:
+                raise self._stopped(error) from None
         finally:
             if self._checkpoint is not None:
                 self._checkpoint.close()
+        return self._finish()
+
+    def _finish(self) -> ImportReport:
         report = self._report
         report.batches.sort(key=lambda batch: batch.first)
         report.failures.sort(key=lambda failure: failure.index)
         report.elapsed = time.monotonic() - report._started
         self._notify()
         return report
+
+    def _stopped(self, error: BaseException) -> BaseException:
+        """``error``, carrying the report of what was done before it (every contact accounted for)."""
+        if isinstance(error, QualtricsError):
+            self._ledger.abort(self._in_flight.values(), self._filling, error)
+            error.partial_report = self._finish()
+            report = error.partial_report
+            error.add_note(
+                f"the contact import stopped: {report.added + report.updated} of {report.total} contacts read had "
+                f"landed, {report.unknown} unknown, {report.failed} not imported (see the error's partial_report)"
+                + ("; run again with the same checkpoint to resume" if self._checkpoint_path else "")
+            )
+        return error
 
     async def _create_list(self) -> str:
         name = f"Import {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC (qualtrics-async)"
@@ -242,16 +231,16 @@ class BulkImport:
         return list_id
 
     async def _pump(self, source: AsyncIterator[SourceItem]) -> None:
-        send, receive = anyio.create_memory_object_stream[_Batch](0)
+        send, receive = anyio.create_memory_object_stream[Batch](0)
         async with anyio.create_task_group() as group:
             for _ in range(self._concurrency):
                 group.start_soon(self._worker, receive.clone())
             receive.close()
             async with send:
                 report = self._report
-                batch = _Batch()
+                batch = self._filling = Batch()
                 index = -1
-                async for item, line, problem in source:  # closed by run(), even on an error
+                async for item, line, problem in source:
                     index += 1
                     report.total += 1
                     if index % 512 == 511:
@@ -263,8 +252,7 @@ class BulkImport:
                         except InvalidContact as exc:
                             problem = exc.reason
                     if wire is None:
-                        report.invalid += 1
-                        report.failures.append(ContactFailure(index, item, str(problem), "invalid", line))
+                        self._ledger.invalid(index, item, str(problem), line)
                         if report.invalid % 1000 == 0:
                             self._notify()
                         continue
@@ -272,40 +260,51 @@ class BulkImport:
                     batch.lines.append(line)
                     batch.contacts.append(wire)
                     if len(batch) >= self._batch_size:
-                        await send.send(batch)
-                        batch = _Batch()
+                        await self._hand_over(send, batch)
+                        batch = self._filling = Batch()
                 if batch.contacts:
-                    await send.send(batch)
+                    await self._hand_over(send, batch)
+                self._filling = None
 
-    async def _worker(self, batches: MemoryObjectReceiveStream[_Batch]) -> None:
+    async def _hand_over(self, send: Any, batch: Batch) -> None:
+        self._in_flight[id(batch)] = batch  # from here on, an abort accounts for it
+        self._filling = None
+        await send.send(batch)
+
+    async def _worker(self, batches: MemoryObjectReceiveStream[Batch]) -> None:
         async with batches:
             async for batch in batches:
                 await self._settle(batch)
+                del self._in_flight[id(batch)]
                 self._notify()
 
     # -- one batch ----------------------------------------------------------------------------
 
-    async def _settle(self, batch: _Batch, split: _Split | None = None) -> None:
+    def _digest(self, batch: Batch) -> str:
+        return batch.digest(self._meta)
+
+    async def _settle(self, batch: Batch, split: _Split | None = None) -> None:
         """Send ``batch``, or take over what an earlier run recorded for it."""
         record = None if self._checkpoint is None else self._checkpoint.records.get(batch.key)
         if record is not None:
-            if record.get("digest", batch.digest) != batch.digest:
+            if record.get("digest", self._digest(batch)) != self._digest(batch):
                 raise ConfigurationError(
                     f"the input differs from the run that wrote checkpoint {str(self._checkpoint_path)!r} "
-                    f"(contacts #{batch.indexes[0]}..#{batch.indexes[-1]} changed); resume with the same input "
-                    "in the same order, or start over with a new checkpoint path"
+                    f"(contacts #{batch.indexes[0]}..#{batch.indexes[-1]} or transaction_meta changed); resume "
+                    "with the same input in the same order, or start over with a new checkpoint path"
                 )
             state = record["state"]
             if state == "split":
                 split = split or _Split(str(record.get("reason", "")))
-                for half in batch.halves():
-                    await self._settle(half, split)
+                first, second = batch.split(record.get("at"))
+                for part in (second, first) if record.get("probe") else (first, second):
+                    await self._settle(part, split)
                 return
             if state == "started":
                 await self._follow(batch, str(record["importId"]))
                 return
             if state not in ("refused", "not_sent"):
-                self._fold_record(batch, record)
+                self._ledger.replay(batch, record)
                 return
         if split is not None and split.request_at_fault:
             reason = (
@@ -313,49 +312,63 @@ class BulkImport:
                 "the request rather than a contact is at fault"
             )
             await self._record(batch, "rejected", reason=reason)
-            self._rejected(batch, reason, None)
+            self._ledger.rejected(batch, reason, None)
             return
         await self._post(batch, split)
 
-    async def _post(self, batch: _Batch, split: _Split | None) -> None:
-        await self._record(batch, "posting")
+    async def _post(self, batch: Batch, split: _Split | None) -> None:
         body = b'{"contacts":' + batch.encoded + (b',"transactionMeta":' + self._meta if self._meta else b"") + b"}"
+        digest = self._digest(batch)
+
+        def going_out() -> None:  # after the limiter, just before the bytes leave: "may have been sent"
+            if self._ledger.sent(batch) and self._checkpoint is not None:
+                self._checkpoint.record_now(batch.key, "posting", digest=digest)
+
         try:
             started: ContactImportStarted = await self._client.request(
-                "POST", self._path, content=body, content_type="application/json", result_type=ContactImportStarted
+                "POST",
+                self._path,
+                content=body,
+                content_type="application/json",
+                result_type=ContactImportStarted,
+                on_send=going_out,
             )
         except (ClientClosedError, ConfigurationError):
             raise
         except (BadRequestError, PayloadTooLargeError) as exc:
-            if exc.may_have_taken_effect:
-                await self._unknown(
-                    batch, f"the request failed after it may have been processed ({exc})", exc.request_id
-                )
+            if exc.may_have_taken_effect is not False:
+                await self._unknown(batch, f"the request failed after it may have been processed ({exc})", exc)
                 return
             error = f"{exc.status} {exc.error_code or ''}: {exc.error_message or exc.message}"
-            if len(batch) > 1:
-                split = split or _Split(error)
+            if len(batch) > 1:  # C5: one bad contact (or too big a batch) costs only itself
+                if split is None:  # the first cut: the far-end contact alone, sent first
+                    split = _Split(error)
+                    await self._record(batch, "split", reason=error, at=len(batch) - 1, probe=True)
+                    first, last = batch.split(len(batch) - 1)
+                    await self._settle(last, split)
+                    await self._settle(first, split)
+                    return
                 await self._record(batch, "split", reason=split.error)
-                for half in batch.halves():  # C5: one bad contact (or too big a batch) costs only itself
-                    await self._settle(half, split)
+                for part in batch.split():
+                    await self._settle(part, split)
                 return
             if split is not None and error == split.error and not isinstance(exc, PayloadTooLargeError):
                 split.same_singles += 1
             reason = f"Qualtrics refused this contact: {exc.error_message or exc.message}"
             await self._record(batch, "rejected", reason=reason, requestId=exc.request_id)
-            self._rejected(batch, reason, exc.request_id)
+            self._ledger.rejected(batch, reason, exc.request_id)
             return
         except QualtricsError as exc:
-            if exc.may_have_taken_effect is False and isinstance(exc, RateLimitError | APIConnectionError):
+            if exc.may_have_taken_effect is not False:
+                await self._unknown(batch, f"the answer to the import request was lost or an error ({exc})", exc)
+            elif isinstance(exc, APIStatusError) and exc.status < 500 and not isinstance(exc, RateLimitError):
+                await self._record(batch, "refused")  # 401, 403, 404...: nothing this run can fix
+                self._ledger.not_sent(batch, f"not imported: Qualtrics refused the request ({exc})", exc.request_id)
+                raise
+            else:  # connection refused, 429s or the token endpoint failing until the attempts ran out
                 reason = f"not sent: {exc}; nothing was imported, send these contacts again"
                 await self._record(batch, "not_sent", reason=reason)
-                self._not_sent(batch, reason, exc.request_id)
-            elif exc.may_have_taken_effect is False:  # refused (401, 403, 404, ...): nothing this run can fix
-                await self._record(batch, "refused")
-                raise
-            else:
-                reason = f"the answer to the import request was lost or an error ({exc})"
-                await self._unknown(batch, reason, exc.request_id)
+                self._ledger.not_sent(batch, reason, exc.request_id)
             return
         if split is not None:
             split.landed += 1
@@ -365,7 +378,7 @@ class BulkImport:
         await self._record(batch, "started", importId=started.id)
         await self._follow(batch, started.id)
 
-    async def _follow(self, batch: _Batch, import_id: str) -> None:
+    async def _follow(self, batch: Batch, import_id: str) -> None:
         """Poll the batch's job to its end and fold in its counts (and the invalid emails)."""
         directory_id, list_id = self._ids["directoryId"], self._ids["mailingListId"]
 
@@ -387,6 +400,7 @@ class BulkImport:
             return QualtricsError(f"import job {import_id} was still running after {self._job_timeout:g} s")
 
         deadline = None if self._job_timeout is None else time.monotonic() + self._job_timeout
+        self._ledger.sent(batch)  # a resumed job is in flight too
         try:
             status = await wait_for_job(
                 fetch,
@@ -399,14 +413,14 @@ class BulkImport:
         except _JobFailed as failed:
             reason = f"{failed.reason}; nothing from this batch is known to have been imported, send it again"
             await self._record(batch, "failed", reason=reason, importId=import_id)
-            self._job_failed(batch, import_id, reason)
+            self._ledger.job_failed(batch, import_id, reason)
             return
         except ClientClosedError:
             raise
         except QualtricsError as exc:
             # The job exists; the checkpoint still says "started", so a resumed run polls it again.
             reason = f"import job {import_id} was started but could not be followed to its end ({exc})"
-            self._unknown_result(batch, reason, exc.request_id, import_id)
+            self._ledger.unknown(batch, reason, exc.request_id, import_id)
             return
         invalid_emails = await self._invalid_emails(import_id, status) if status.counts.failed else []
         counts = status.counts
@@ -420,8 +434,12 @@ class BulkImport:
             transactions=status.transactions_created,
             invalidEmails=invalid_emails or None,
         )
-        self._done(
-            batch, import_id, counts.added, counts.updated, counts.failed, status.transactions_created, invalid_emails
+        self._ledger.done(
+            batch,
+            import_id,
+            (counts.added, counts.updated, counts.failed),
+            status.transactions_created,
+            invalid_emails,
         )
 
     async def _invalid_emails(self, import_id: str, status: ContactImportStatus) -> list[str]:
@@ -445,140 +463,53 @@ class BulkImport:
             raise
         except QualtricsError as exc:
             logger.warning(
-                "could not read the summary of import job %s (%s); failed contacts stay unnamed", import_id, exc
+                "could not read the summary of import job %s (%s); its failures stay unnamed", import_id, exc
             )
             return []
         return summary.invalid_emails or []
 
-    # -- checkpoint and report ----------------------------------------------------------------
+    # -- checkpoint and progress --------------------------------------------------------------
 
-    async def _record(self, batch: _Batch, state: str, **fields: Any) -> None:
+    async def _record(self, batch: Batch, state: str, **fields: Any) -> None:
         if self._checkpoint is not None:
-            await self._checkpoint.record(batch.key, state, digest=batch.digest, **fields)
+            await self._checkpoint.record(batch.key, state, digest=self._digest(batch), **fields)
 
-    async def _unknown(self, batch: _Batch, reason: str, request_id: str | None) -> None:
+    async def _unknown(self, batch: Batch, reason: str, error: QualtricsError | None) -> None:
+        request_id = None if error is None else error.request_id
         await self._record(batch, "unknown", reason=reason, requestId=request_id)
-        self._unknown_result(batch, reason, request_id, None)
-
-    def _unknown_result(
-        self, batch: _Batch, reason: str, request_id: str | None, import_id: str | None, *, resumed: bool = False
-    ) -> None:
-        self._report.unknown += len(batch)
-        result = batch.result(
-            "unknown",
-            reason=reason,
-            request_id=request_id,
-            import_id=import_id,
-            contacts=batch.contacts,
-            from_checkpoint=resumed,
-        )
-        self._report.batches.append(result)
-
-    def _failed(self, batch: _Batch, result: BatchResult, failures: list[ContactFailure]) -> None:
-        report = self._report
-        report.submitted += len(batch)
-        report.failed += len(batch)
-        report.failures.extend(failures)
-        report.batches.append(result)
-
-    def _rejected(self, batch: _Batch, reason: str, request_id: str | None, *, resumed: bool = False) -> None:
-        result = batch.result(
-            "rejected", failed=len(batch), reason=reason, request_id=request_id, from_checkpoint=resumed
-        )
-        self._failed(batch, result, batch.failures(reason, "rejected", request_id))
-
-    def _not_sent(self, batch: _Batch, reason: str, request_id: str | None) -> None:
-        result = batch.result("not_sent", failed=len(batch), reason=reason, request_id=request_id)
-        self._failed(batch, result, batch.failures(reason, "not_sent", request_id))
-
-    def _job_failed(self, batch: _Batch, import_id: str | None, reason: str, *, resumed: bool = False) -> None:
-        result = batch.result("failed", import_id=import_id, failed=len(batch), reason=reason, from_checkpoint=resumed)
-        self._failed(batch, result, batch.failures(reason, "failed"))
-
-    def _done(
-        self,
-        batch: _Batch,
-        import_id: str | None,
-        added: int,
-        updated: int,
-        failed: int,
-        transactions: int,
-        invalid_emails: list[str],
-        *,
-        resumed: bool = False,
-    ) -> None:
-        report = self._report
-        result = batch.result(
-            "done",
-            import_id=import_id,
-            added=added,
-            updated=updated,
-            failed=failed,
-            transactions_created=transactions,
-            invalid_emails=list(invalid_emails),
-            from_checkpoint=resumed,
-        )
-        named = _name_failures(batch, invalid_emails)
-        report.failures.extend(named)
-        if failed > len(named):
-            result.unattributed_failures = failed - len(named)
-            result.contacts = batch.contacts
-        report.submitted += len(batch)
-        report.added += added
-        report.updated += updated
-        report.failed += failed
-        report.transactions_created += transactions
-        report.batches.append(result)
-
-    def _fold_record(self, batch: _Batch, record: dict[str, Any]) -> None:
-        """Take over a batch an earlier run settled (or left mid-send), without sending it."""
-        state = record["state"]
-        reason = record.get("reason")
-        if state == "done":
-            self._done(
-                batch,
-                record.get("importId"),
-                int(record.get("added", 0)),
-                int(record.get("updated", 0)),
-                int(record.get("failed", 0)),
-                int(record.get("transactions", 0)),
-                list(record.get("invalidEmails", [])),
-                resumed=True,
-            )
-        elif state == "failed":
-            self._job_failed(batch, record.get("importId"), str(reason), resumed=True)
-        elif state == "rejected":
-            self._rejected(batch, str(reason), record.get("requestId"), resumed=True)
-        else:  # "unknown", or "posting": a run stopped while the POST may have been on its way
-            if state == "posting":
-                reason = (
-                    "an earlier run stopped while this batch was being sent, so it may or may not have been "
-                    "imported; it is not sent again automatically (see ImportReport.unknown_contacts)"
-                )
-            self._unknown_result(batch, str(reason), record.get("requestId"), record.get("importId"), resumed=True)
+        self._ledger.unknown(batch, reason, request_id)
 
     def _notify(self) -> None:
         if self._progress is not None:
             self._progress(self._report.progress(self._total))
 
 
-def _name_failures(batch: _Batch, invalid_emails: list[str]) -> list[ContactFailure]:
-    """The contacts of ``batch`` that the job's ``invalidEmails`` name (each listing names one contact)."""
-    if not invalid_emails:
-        return []
-    wanted: dict[str, int] = {}
-    for listed in invalid_emails:
-        wanted[listed.casefold()] = wanted.get(listed.casefold(), 0) + 1
-    failures: list[ContactFailure] = []
-    for index, line, contact in zip(batch.indexes, batch.lines, batch.contacts, strict=True):
-        email: object = contact.get("email")
-        if isinstance(email, str) and wanted.get(email.casefold(), 0) > 0:
-            wanted[email.casefold()] -= 1
-            reason = (
-                f"Qualtrics refused the email address {email!r} as invalid; correct it and import the contact again"
-            )
-            failures.append(ContactFailure(index, contact, reason, "failed", line))
-    return failures
+def _first_error(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The error that stopped the import: the only one, or the first of several API errors (the
+    others as notes); a mixed group is raised as it is."""
+    leaves: list[BaseException] = []
+
+    def walk(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                walk(inner)
+        else:
+            leaves.append(error)
+
+    walk(group)
+    if len(leaves) != 1 and not (leaves and all(isinstance(error, QualtricsError) for error in leaves)):
+        raise group
+    first = leaves[0]
+    for other in leaves[1:]:
+        first.add_note(f"also: {type(other).__name__}: {other}")
+    return first
 
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_CONCURRENCY", "DEFAULT_JOB_TIMEOUT", "BulkImport", "SourceItem"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_JOB_TIMEOUT",
+    "BulkImport",
+    "BulkImportOptions",
+    "SourceItem",
+]

@@ -11,6 +11,7 @@ characters, values at most 1024. Empty values are not sent (Qualtrics asks not t
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -69,7 +70,7 @@ def to_wire(item: object) -> dict[str, Any]:
             wire[name] = _text(name, value)
         elif name == "unsubscribed":
             if not isinstance(value, bool):
-                raise InvalidContact(f"unsubscribed must be true or false, got {value!r}")
+                raise InvalidContact(f"unsubscribed must be true or false, got {_short(value)}")
             wire[name] = value
         elif name in ("embeddedData", "transactionData"):
             data = _flat(name, value)
@@ -79,7 +80,7 @@ def to_wire(item: object) -> dict[str, Any]:
             raise InvalidContact(_unknown_field(name))
     email = wire.get("email")
     if email is not None and not _EMAIL.fullmatch(email):
-        raise InvalidContact(f"email {email!r} is not an email address (expected name@domain.tld)")
+        raise InvalidContact(f"email {_short(email)} is not an email address (expected name@domain.tld)")
     if not any(name in wire for name in IDENTITY_FIELDS):
         raise InvalidContact(
             "the contact has none of email, extRef, phone, firstName, lastName: Qualtrics needs at least one "
@@ -90,7 +91,7 @@ def to_wire(item: object) -> dict[str, Any]:
 
 def _text(name: str, value: object) -> str:
     if not isinstance(value, str):
-        raise InvalidContact(f"{name} must be text, got {type(value).__name__} {value!r}")
+        raise InvalidContact(f"{name} must be text, got {type(value).__name__} {_short(value)}")
     if len(value) > MAX_TEXT:
         raise InvalidContact(f"{name} is {len(value)} characters long; at most {MAX_TEXT} are accepted")
     return value
@@ -113,6 +114,9 @@ def _flat(name: str, value: object) -> dict[str, Any]:
             continue
         if isinstance(item, bool):
             text = "true" if item else "false"
+        elif isinstance(item, float) and not math.isfinite(item):
+            # pandas gives NaN for every empty cell; JSON has no NaN (it would be sent as null)
+            raise InvalidContact(f"{name}.{key} is {item!r}: leave the field out, or give a finite number")
         elif isinstance(item, str | int | float):
             text = str(item)
         else:
@@ -123,6 +127,11 @@ def _flat(name: str, value: object) -> dict[str, Any]:
             )
         out[key] = item
     return out
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _unknown_field(name: object) -> str:

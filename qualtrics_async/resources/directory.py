@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 import anyio
 import msgspec
@@ -30,6 +30,7 @@ from qualtrics_async.contact_import._runner import (
     DEFAULT_CONCURRENCY,
     DEFAULT_JOB_TIMEOUT,
     BulkImport,
+    BulkImportOptions,
     SourceItem,
 )
 from qualtrics_async.errors import (
@@ -455,6 +456,7 @@ class Contacts(Resource):
         checkpoint: str | os.PathLike[str] | None = None,
         progress: ProgressCallback | None = None,
         job_timeout: float | None = DEFAULT_JOB_TIMEOUT,
+        keep_unattributed: bool = False,
     ) -> ImportReport:
         """Import many contacts into a directory (and a mailing list), in concurrent batches.
 
@@ -487,6 +489,12 @@ class Contacts(Resource):
             progress: called with a :class:`~qualtrics_async.contact_import.BulkImportProgress`
                 after every batch (``total`` is known when ``contacts`` has a length).
             job_timeout: seconds to follow one import job before reporting it unknown.
+            keep_unattributed: keep the contacts of batches in which Qualtrics counted
+                failures without naming them, for ``report.failed_contacts(include_unattributed=True)``
+                (off by default: with the summary endpoint gone that can be every batch).
+
+        A synchronous iterable is read on the event loop (a slow database cursor holds up the
+        other tasks): pass an async iterable for those.
 
         Endpoint: ``POST /directories/{directoryId}/mailinglists/{mailingListId}/transactioncontacts`` (100/min).
         Endpoint: ``GET /directories/{directoryId}/mailinglists/{mailingListId}/transactioncontacts/{importId}`` (500/min).
@@ -501,25 +509,26 @@ class Contacts(Resource):
 
         Raises:
             ConfigurationError: bad arguments, or a checkpoint of another import / other input.
-            AuthenticationError, PermissionDeniedError, NotFoundError: the import cannot run at
-                all (the checkpoint, if any, lets a fixed run resume).
+            AuthenticationError, PermissionDeniedError, NotFoundError: the import cannot go on
+                (its ``partial_report`` accounts for every contact read; the checkpoint, if
+                any, lets a fixed run resume).
         """  # noqa: E501 - endpoint lines cannot be wrapped
         if isinstance(contacts, str | bytes | os.PathLike):
             raise ConfigurationError("contacts is a file name: use client.contacts.bulk_import_csv(directory_id, path)")
         if isinstance(contacts, Mapping | msgspec.Struct):
             raise ConfigurationError("contacts must be a collection of contacts, not one contact: wrap it in a list")
-        total = len(contacts) if isinstance(contacts, Sized) else None
         run = BulkImport(
             self._client,
             directory_id,
+            total=len(contacts) if isinstance(contacts, Sized) else None,
             mailing_list_id=mailing_list_id,
             batch_size=batch_size,
             concurrency=concurrency,
             transaction_meta=transaction_meta,
-            checkpoint=None if checkpoint is None else Path(checkpoint),
+            checkpoint=checkpoint,
             progress=progress,
-            total=total,
             job_timeout=job_timeout,
+            keep_unattributed=keep_unattributed,
         )
         return await run.run(_source(contacts))
 
@@ -531,13 +540,7 @@ class Contacts(Resource):
         columns: Mapping[str, str | None] | None = None,
         delimiter: str | None = None,
         encoding: str = "utf-8-sig",
-        mailing_list_id: str | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        concurrency: int = DEFAULT_CONCURRENCY,
-        transaction_meta: Mapping[str, Any] | None = None,
-        checkpoint: str | os.PathLike[str] | None = None,
-        progress: ProgressCallback | None = None,
-        job_timeout: float | None = DEFAULT_JOB_TIMEOUT,
+        **options: Unpack[BulkImportOptions],
     ) -> ImportReport:
         """Import the contacts of a CSV (or ``.tsv``) file, read lazily; otherwise as :meth:`bulk_import`.
 
@@ -547,7 +550,9 @@ class Contacts(Resource):
         contact export writes) and ``transactionData.<name>``. A ``contactId`` column is
         ignored. ``columns`` maps other headers to those names (or to ``None`` to skip one);
         an unmapped unknown column is an error before anything is sent. Failures name their
-        CSV ``line``; ``index`` counts data rows from 0.
+        CSV ``line``; ``index`` counts data rows from 0. The other keywords
+        (``mailing_list_id``, ``batch_size``, ``checkpoint``, ``progress``, ...) are those of
+        :meth:`bulk_import`.
 
         Endpoint: ``POST /directories/{directoryId}/mailinglists/{mailingListId}/transactioncontacts`` (100/min).
         Endpoint: ``GET /directories/{directoryId}/mailinglists/{mailingListId}/transactioncontacts/{importId}`` (500/min).
@@ -562,18 +567,7 @@ class Contacts(Resource):
         total = await anyio.to_thread.run_sync(
             functools.partial(count_rows, path, delimiter=delimiter, encoding=encoding)
         )
-        run = BulkImport(
-            self._client,
-            directory_id,
-            mailing_list_id=mailing_list_id,
-            batch_size=batch_size,
-            concurrency=concurrency,
-            transaction_meta=transaction_meta,
-            checkpoint=None if checkpoint is None else Path(checkpoint),
-            progress=progress,
-            total=total,
-            job_timeout=job_timeout,
-        )
+        run = BulkImport(self._client, directory_id, total=total, **options)
 
         async def source() -> AsyncGenerator[SourceItem, None]:
             async with contextlib.aclosing(rows):

@@ -272,7 +272,7 @@ class DirectoryRoutes:
     Test controls: :attr:`export_polls` (status polls until a contact export completes) and
     :meth:`fail_exports`; for contact imports (``transactioncontacts``) :attr:`import_polls`,
     :attr:`import_max_contacts`, :attr:`import_max_bytes`, :attr:`import_failure_rate`,
-    :attr:`summary_retired`, :meth:`fail_imports` and :attr:`import_jobs`.
+    :attr:`summary_retired`, :attr:`import_refuses`, :meth:`fail_imports` and :attr:`import_jobs`.
     """
 
     def __init__(self, context: FamilyContext) -> None:
@@ -291,6 +291,9 @@ class DirectoryRoutes:
         """Share of otherwise importable contacts that fail at random (seeded, reproducible)."""
         self.summary_retired = False
         """When True, the import summary route answers 404 "no longer supported" (PEERS.md)."""
+        self.import_refuses: Callable[[Json], str | None] | None = None
+        """Server-side rules a client cannot know: called with each contact of an import, a
+        message refuses the whole request with 400 ``contacts[<index>]: <message>``."""
         self._fail_imports_next = 0
         self._imports: dict[str, _ImportJob] = {}
         self._import_rng = context.rng("directory:imports")
@@ -759,6 +762,12 @@ class DirectoryRoutes:
             raise bad_request(f"contacts must be a list of 1 to {maximum} contacts; got {len(contacts)}.")
         meta = _transaction_meta(body["transactionMeta"]) if body.get("transactionMeta") is not None else None
         items = [_import_contact(index, item) for index, item in enumerate(contacts)]
+        refuses = self.import_refuses
+        if refuses is not None:
+            for index, fields in enumerate(items):
+                message = refuses(fields)
+                if message:
+                    raise bad_request(f"contacts[{index}]: {message}")
         with self.context.lock:
             mailing_list = self._mailing_list(params)  # again: it may have been deleted meanwhile
             batch_id = None if meta is None else meta.get("batchId")
