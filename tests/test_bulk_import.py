@@ -640,7 +640,10 @@ async def test_C5_bad_rows_clustered_at_the_head_of_a_batch_cost_only_themselves
 
 @pytest.mark.anyio
 async def test_D7_nan_from_a_data_frame_is_refused_rather_than_sent_as_null(fast_emulator: QualtricsEmulator) -> None:
-    rows = [{"email": "a@example.org", "embeddedData": {"score": float("nan")}}, {"email": "b@example.org"}]
+    rows: list[dict[str, Any]] = [
+        {"email": "a@example.org", "embeddedData": {"score": float("nan")}},
+        {"email": "b@example.org"},
+    ]
     async with fast_client(fast_emulator) as client:
         report = await client.contacts.bulk_import(pool(fast_emulator), rows)
     assert (report.invalid, report.added) == (1, 1)
