@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import aiohttp
 import pytest
 
 from qualtrics_async import QualtricsClient, RetryPolicy, Timeouts
@@ -48,3 +50,22 @@ def make_client(emu: QualtricsEmulator, **overrides: Any) -> QualtricsClient:
 async def client(emulator: QualtricsEmulator) -> AsyncIterator[QualtricsClient]:
     async with make_client(emulator) as c:
         yield c
+
+
+@pytest.fixture
+def server_stays_quiet(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """For tests that break answers on purpose: neither aiohttp nor asyncio may log an error about them.
+
+    Use it with ``pytestmark = pytest.mark.usefixtures("server_stays_quiet")``.
+    """
+    yield
+    records = caplog.get_records("setup") + caplog.get_records("call") + caplog.records  # + teardown
+    noisy = [r for r in records if r.levelno >= logging.WARNING and r.name.split(".")[0] in {"aiohttp", "asyncio"}]
+    assert not noisy, [r.getMessage() for r in noisy]
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain aiohttp session, for raw requests to the emulator."""
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import logging
 import math
 import re
 import signal
@@ -35,31 +34,18 @@ Json = dict[str, Any]
 
 QUALTRICS_ID = re.compile(r"^(SV|POOL|CID|UR|BR)_[A-Za-z0-9]{15}$")
 
+pytestmark = pytest.mark.usefixtures("server_stays_quiet")
+
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(autouse=True)
-def server_stays_quiet(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Broken answers are deliberate: neither aiohttp nor asyncio may log an error about them."""
-    yield
-    records = caplog.get_records("setup") + caplog.get_records("call") + caplog.records  # + teardown
-    noisy = [r for r in records if r.levelno >= logging.WARNING and r.name.split(".")[0] in {"aiohttp", "asyncio"}]
-    assert not noisy, [r.getMessage() for r in noisy]
-
-
 @pytest.fixture
 async def emulator() -> AsyncIterator[QualtricsEmulator]:
     async with QualtricsEmulator(rate_limits=None) as emu:
         yield emu
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def auth(emu: QualtricsEmulator) -> dict[str, str]:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,20 +24,7 @@ from tests.conftest import make_client
 
 Json = dict[str, Any]
 
-
-@pytest.fixture(autouse=True)
-def server_stays_quiet(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Dropped answers are deliberate: neither aiohttp nor asyncio may log an error about them."""
-    yield
-    records = caplog.get_records("setup") + caplog.get_records("call") + caplog.records
-    noisy = [r for r in records if r.levelno >= logging.WARNING and r.name.split(".")[0] in {"aiohttp", "asyncio"}]
-    assert not noisy, [r.getMessage() for r in noisy]
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+pytestmark = pytest.mark.usefixtures("server_stays_quiet")
 
 
 def routes(emulator: QualtricsEmulator) -> DirectoryRoutes:

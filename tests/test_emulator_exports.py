@@ -12,13 +12,11 @@ import base64
 import csv
 import io
 import json
-import logging
 import re
 import time
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from xml.etree import ElementTree
@@ -46,20 +44,7 @@ METADATA_COLUMNS = [
 ]
 TRICKY_NAME = 'Kundenumfrage: Q3 / 2024 — Zürich "pilot" 顧客'
 
-
-@pytest.fixture(autouse=True)
-def server_stays_quiet(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Broken downloads are deliberate: neither aiohttp nor asyncio may log an error about them."""
-    yield
-    records = caplog.get_records("setup") + caplog.get_records("call") + caplog.records
-    noisy = [r for r in records if r.levelno >= logging.WARNING and r.name.split(".")[0] in {"aiohttp", "asyncio"}]
-    assert not noisy, [r.getMessage() for r in noisy]
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+pytestmark = pytest.mark.usefixtures("server_stays_quiet")
 
 
 @pytest.fixture
