@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import stat
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -758,3 +759,53 @@ async def test_csv_in_another_encoding_is_refused_with_a_hint(fast_emulator: Qua
             await client.contacts.bulk_import_csv(pool(fast_emulator), path, mailing_list_id="CG_x")
         report = await client.contacts.bulk_import_csv(pool(fast_emulator), path, encoding="cp1252")
     assert report.added == 1
+
+
+CRASHING_IMPORT = """
+import asyncio, sys
+from qualtrics_async import QualtricsClient, RateLimits
+
+def people(count):
+    for number in range(count):
+        yield {"firstName": f"Ann{number}", "lastName": "Lee", "email": f"ann{number}@example.org",
+               "extRef": f"CRM-{number:07d}", "embeddedData": {"tier": "gold" if number % 2 else "silver"}}
+
+async def main(base_url, token, pool, list_id, checkpoint):
+    limits = RateLimits(window_seconds=1.0)
+    async with QualtricsClient(api_token=token, base_url=base_url, rate_limits=limits, env={}) as client:
+        await client.contacts.bulk_import(pool, people(10_000), mailing_list_id=list_id, batch_size=500,
+                                          concurrency=4, checkpoint=checkpoint)
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+@pytest.mark.anyio
+async def test_a_run_killed_mid_import_resumes_without_sending_anything_twice(
+    fast_emulator: QualtricsEmulator, tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "import.ckpt"
+    async with fast_client(fast_emulator) as client:
+        list_id = await new_list(client, fast_emulator)
+    args = [fast_emulator.base_url, fast_emulator.api_token, pool(fast_emulator), list_id, str(checkpoint)]
+    process = await anyio.open_process([sys.executable, "-c", CRASHING_IMPORT, *args])
+    try:
+        with anyio.fail_after(60):
+            while not checkpoint.exists() or checkpoint.read_text().count('"state":"done"') < 4:
+                await anyio.sleep(0.05)
+    finally:
+        process.kill()  # SIGKILL: no cleanup, no last checkpoint line
+        await process.wait()
+    landed_before = len(routes(fast_emulator).import_jobs)
+    assert landed_before < 20
+
+    async with fast_client(fast_emulator) as client:
+        report = await client.contacts.bulk_import(
+            pool(fast_emulator), people(10_000), mailing_list_id=list_id, batch_size=500, checkpoint=checkpoint
+        )
+        assert report.total == 10_000
+        assert report.reconciles
+        assert sum(job.received for job in routes(fast_emulator).import_jobs) <= 10_000  # nothing sent twice
+        assert sum(batch.from_checkpoint for batch in report.batches) >= 4
+        await client.contacts.bulk_import(pool(fast_emulator), report.unknown_contacts(), mailing_list_id=list_id)
+    assert imported(fast_emulator) == {f"CRM-{n:07d}": 1 for n in range(10_000)}
