@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 import stat
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -791,7 +791,7 @@ async def test_a_run_killed_mid_import_resumes_without_sending_anything_twice(
     process = await anyio.open_process([sys.executable, "-c", CRASHING_IMPORT, *args])
     try:
         with anyio.fail_after(60):
-            while not checkpoint.exists() or checkpoint.read_text().count('"state":"done"') < 4:
+            while not checkpoint.exists() or checkpoint.read_text().count('"state":"done"') < 4:  # noqa: ASYNC110 - another process writes it
                 await anyio.sleep(0.05)
     finally:
         process.kill()  # SIGKILL: no cleanup, no last checkpoint line
