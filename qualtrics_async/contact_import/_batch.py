@@ -19,19 +19,42 @@ from qualtrics_async.contact_import._report import BatchResult, BatchStatus, Con
 
 @dataclass(eq=False, slots=True)
 class Batch:
+    """Contacts being filled in as dicts; once sealed (:meth:`seal`), kept only as their JSON (about a
+    fifth of the memory of the dicts) and decoded again when a part or a failure needs them."""
+
     indexes: list[int] = field(default_factory=list)
     lines: list[int | None] = field(default_factory=list)
-    contacts: list[dict[str, Any]] = field(default_factory=list)
+    _contacts: list[dict[str, Any]] | None = field(default_factory=list)
     root: Batch | None = None
     """The batch a worker took, for a part of it; ``None`` for that batch itself."""
     settled: list[Batch] = field(default_factory=list)
     """On a root: its parts whose outcome is in the report (the root itself once settled whole)."""
     sent: dict[str, Batch] = field(default_factory=dict)
     """On a root: its parts whose request may have gone out and whose outcome is not known yet."""
+    whole: bool = False
+    """On a root: its outcome is in the report as one piece."""
     _encoded: bytes | None = None
 
     def __len__(self) -> int:
-        return len(self.contacts)
+        return len(self.indexes)
+
+    def add(self, index: int, line: int | None, contact: dict[str, Any]) -> None:
+        assert self._contacts is not None, "a sealed batch takes no more contacts"
+        self.indexes.append(index)
+        self.lines.append(line)
+        self._contacts.append(contact)
+
+    def seal(self) -> None:
+        """Keep the contacts as JSON only, from now on."""
+        self._encoded = self.encoded
+        self._contacts = None
+
+    @property
+    def contacts(self) -> list[dict[str, Any]]:
+        if self._contacts is not None:
+            return self._contacts
+        decoded: list[dict[str, Any]] = msgspec.json.decode(self.encoded)
+        return decoded
 
     @property
     def key(self) -> str:
@@ -45,7 +68,7 @@ class Batch:
     def encoded(self) -> bytes:
         """The contacts as a JSON array (encoded once; the request body and the digest use it)."""
         if self._encoded is None:
-            self._encoded = msgspec.json.encode(self.contacts)
+            self._encoded = msgspec.json.encode(self._contacts)
         return self._encoded
 
     def digest(self, salt: bytes) -> str:
@@ -55,10 +78,10 @@ class Batch:
     def split(self, at: int | None = None) -> tuple[Batch, Batch]:
         """Two parts: the first ``at`` contacts (default half) and the rest."""
         at = len(self) // 2 if at is None else at
-        top = self.top
+        top, contacts = self.top, self.contacts
         return (
-            Batch(self.indexes[:at], self.lines[:at], self.contacts[:at], root=top),
-            Batch(self.indexes[at:], self.lines[at:], self.contacts[at:], root=top),
+            Batch(self.indexes[:at], self.lines[:at], contacts[:at], root=top),
+            Batch(self.indexes[at:], self.lines[at:], contacts[at:], root=top),
         )
 
     def subset(self, keep: set[int]) -> Batch | None:
@@ -66,10 +89,11 @@ class Batch:
         picked = [i for i, index in enumerate(self.indexes) if index in keep]
         if not picked:
             return None
+        contacts = self.contacts
         return Batch(
             [self.indexes[i] for i in picked],
             [self.lines[i] for i in picked],
-            [self.contacts[i] for i in picked],
+            [contacts[i] for i in picked],
             root=self.top,
         )
 

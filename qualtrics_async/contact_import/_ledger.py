@@ -138,6 +138,8 @@ class Ledger:
         have gone out, ``not_sent`` otherwise."""
         stopped = f"{type(cause).__name__}: {cause}"
         for root in roots:
+            if root.whole:
+                continue
             done = {index for part in root.settled for index in part.indexes}
             open_parts = list(root.sent.values())
             for part in open_parts:
@@ -149,7 +151,7 @@ class Ledger:
             rest = root.subset(set(root.indexes) - done)
             if rest is not None:
                 self.not_sent(rest, f"not sent: the import stopped first ({stopped})")
-        if filling is not None and filling.contacts:
+        if filling is not None and len(filling):
             self.not_sent(filling, f"not sent: the import stopped first ({stopped})")
 
     # -- helpers ------------------------------------------------------------------------------
@@ -165,7 +167,10 @@ class Ledger:
     @staticmethod
     def _settled(batch: Batch) -> None:
         top = batch.top
-        top.settled.append(batch)
+        if batch is top:
+            top.whole = True  # (not in its own list: a batch must not keep itself alive)
+        else:
+            top.settled.append(batch)
         top.sent.pop(batch.key, None)
 
 

@@ -256,17 +256,16 @@ class BulkImport:
                         if report.invalid % 1000 == 0:
                             self._notify()
                         continue
-                    batch.indexes.append(index)
-                    batch.lines.append(line)
-                    batch.contacts.append(wire)
+                    batch.add(index, line, wire)
                     if len(batch) >= self._batch_size:
                         await self._hand_over(send, batch)
                         batch = self._filling = Batch()
-                if batch.contacts:
+                if len(batch):
                     await self._hand_over(send, batch)
                 self._filling = None
 
     async def _hand_over(self, send: Any, batch: Batch) -> None:
+        batch.seal()
         self._in_flight[id(batch)] = batch  # from here on, an abort accounts for it
         self._filling = None
         await send.send(batch)
