@@ -21,7 +21,13 @@ import pytest
 
 from qualtrics_async import QualtricsClient, RateLimits
 from qualtrics_async.contact_import import BulkImportProgress, ContactImportError, ImportReport
-from qualtrics_async.errors import AuthenticationError, ConfigurationError, NotFoundError, PermissionDeniedError
+from qualtrics_async.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    NotFoundError,
+    PermissionDeniedError,
+    QualtricsError,
+)
 from qualtrics_async.models import Contact, ImportContact, MailingListInput
 from qualtrics_async.testing import QualtricsEmulator
 from qualtrics_async.testing._directory import DirectoryRoutes
@@ -809,3 +815,20 @@ async def test_a_run_killed_mid_import_resumes_without_sending_anything_twice(
         assert sum(batch.from_checkpoint for batch in report.batches) >= 4
         await client.contacts.bulk_import(pool(fast_emulator), report.unknown_contacts(), mailing_list_id=list_id)
     assert imported(fast_emulator) == {f"CRM-{n:07d}": 1 for n in range(10_000)}
+
+
+@pytest.mark.anyio
+async def test_F6_an_import_stops_when_qualtrics_keeps_failing_instead_of_piling_up_unknowns(
+    fast_emulator: QualtricsEmulator,
+) -> None:
+    fast_emulator.inject("POST", IMPORTS, status=500, times=1000)
+    async with fast_client(fast_emulator) as client:
+        with pytest.raises(QualtricsError, match="5 batches in a row ended with an unknown outcome") as raised:
+            await client.contacts.bulk_import(
+                pool(fast_emulator), people(1000), mailing_list_id="CG_x", batch_size=10, concurrency=1
+            )
+    report = raised.value.partial_report
+    assert report.unknown == 50
+    assert report.reconciles
+    assert report.total < 1000  # the rest of the input was never read
+    assert len(report.unknown_contacts()) == 50

@@ -19,8 +19,9 @@ What happens to a batch whose request fails (RELIABILITY C5, F6, G1):
 * 5xx, timeout or dropped connection after the request left: the job may exist. The batch
   is **not** sent again; it is reported ``unknown`` with its contacts
   (:meth:`ImportReport.unknown_contacts`).
-* 401/403/404 (wrong credentials, directory or list): the import stops with that error; its
-  ``partial_report`` accounts for every contact read so far.
+* 401/403/404 (wrong credentials, directory or list), or five batches in a row of unknown
+  outcome: the import stops with an error whose ``partial_report`` accounts for every
+  contact read so far.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ IMPORT = "/directories/{directoryId}/mailinglists/{mailingListId}/transactioncon
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_CONCURRENCY = 8
 DEFAULT_JOB_TIMEOUT = 1800.0
+MAX_UNKNOWN_IN_A_ROW = 5
+"""Batches in a row whose POST outcome is unknown (5xx, lost answers) before the import stops:
+Qualtrics is failing, and going on would only pile up contacts of unknown fate."""
 
 SourceItem = tuple[object, int | None, str | None]
 """``(contact, CSV line or None, problem found while reading or None)``."""
@@ -158,6 +162,7 @@ class BulkImport:
         self._ids: dict[str, str] = {}
         self._path = ""
         self._in_flight: dict[int, Batch] = {}  # id(root) -> root, from hand-over until settled
+        self._unknown_in_a_row = 0
         self._filling: Batch | None = None
 
     # -- the run ------------------------------------------------------------------------------
@@ -433,6 +438,7 @@ class BulkImport:
             transactions=status.transactions_created,
             invalidEmails=invalid_emails or None,
         )
+        self._unknown_in_a_row = 0
         self._ledger.done(
             batch,
             import_id,
@@ -477,6 +483,14 @@ class BulkImport:
         request_id = None if error is None else error.request_id
         await self._record(batch, "unknown", reason=reason, requestId=request_id)
         self._ledger.unknown(batch, reason, request_id)
+        self._unknown_in_a_row += 1
+        if self._unknown_in_a_row >= MAX_UNKNOWN_IN_A_ROW:
+            raise QualtricsError(
+                f"stopped the import: {self._unknown_in_a_row} batches in a row ended with an unknown outcome "
+                f"(the last: {reason}); Qualtrics seems to be failing. Wait, then import "
+                "partial_report.unknown_contacts() again (the directory's deduplication merges what did land)",
+                request_id=request_id,
+            )
 
     def _notify(self) -> None:
         if self._progress is not None:
@@ -496,6 +510,9 @@ def _first_error(group: BaseExceptionGroup[Any]) -> BaseException:
             leaves.append(error)
 
     walk(group)
+    # The reader's hand-over breaks when the last worker stopped on an error: a consequence, not a cause.
+    causes = [error for error in leaves if not isinstance(error, anyio.BrokenResourceError)]
+    leaves = causes or leaves
     if len(leaves) != 1 and not (leaves and all(isinstance(error, QualtricsError) for error in leaves)):
         raise group
     first = leaves[0]
