@@ -30,18 +30,11 @@ from qualtrics_async.errors import (
 )
 from qualtrics_async.models import Contact, ImportContact, MailingListInput
 from qualtrics_async.testing import QualtricsEmulator
-from qualtrics_async.testing._directory import DirectoryRoutes
 from tests.conftest import TOKEN, make_client
 
 IMPORTS = "/directories/*/mailinglists/*/transactioncontacts"
 FAST_LIMITS = RateLimits(window_seconds=1.0)
 """The published table run 60 times faster (both sides), for tests with many batches."""
-
-
-def routes(emulator: QualtricsEmulator) -> DirectoryRoutes:
-    provider = emulator.families["directory"]
-    assert isinstance(provider, DirectoryRoutes)
-    return provider
 
 
 def pool(emulator: QualtricsEmulator) -> str:
@@ -77,7 +70,7 @@ async def new_list(client: QualtricsClient, emulator: QualtricsEmulator) -> str:
 @pytest.fixture
 async def fast_emulator() -> AsyncIterator[QualtricsEmulator]:
     async with QualtricsEmulator(seed=3, rate_limits=FAST_LIMITS) as emu:
-        routes(emu).import_polls = 1  # small jobs are done by the first poll
+        emu.directory.import_polls = 1  # small jobs are done by the first poll
         yield emu
 
 
@@ -121,7 +114,7 @@ async def test_G2_50000_contacts_from_a_generator_land_exactly_once_without_a_42
     assert counts == {f"CRM-{n:07d}": 1 for n in range(50_000)}  # every contact once, none twice
     assert len(emulator.data.contacts[pool(emulator)]) == before + 50_000
     assert members == 50_000
-    assert sum(job.received for job in routes(emulator).import_jobs) == 50_000  # nothing sent twice
+    assert sum(job.received for job in emulator.directory.import_jobs) == 50_000  # nothing sent twice
     assert emulator.stats.statuses[429] == 0  # paced: the emulator never had to refuse a batch
     # Back-pressure: never more than the batches in flight plus the one being filled were read ahead.
     assert most_in_flight <= (4 + 2) * 5000
@@ -203,7 +196,7 @@ async def test_D7_invalid_contacts_are_reported_with_their_index_and_never_sent(
     assert "embeddedData.nested" in reasons[7]
     assert all(failure.kind == "invalid" for failure in report.failures)
     assert report.failures[0].contact == {"email": "not-an-email"}  # given back as it was
-    assert [job.received for job in routes(fast_emulator).import_jobs] == [2]  # only the valid ones were sent
+    assert [job.received for job in fast_emulator.directory.import_jobs] == [2]  # only the valid ones were sent
     stored = {c["extRef"]: c for c in fast_emulator.data.contacts[pool(fast_emulator)] if c.get("extRef")}
     assert stored["CRM-0000001"]["firstName"] == "Zoë 🎉"  # unicode round-trips intact
     assert stored["CRM-0000001"]["lastName"] == "Ørsted-Łukasz"
@@ -242,8 +235,8 @@ async def test_F5_failed_contacts_are_named_and_the_counts_reconcile(fast_emulat
 async def test_F5_unnamed_failures_are_counted_and_their_batches_can_be_sent_again(
     fast_emulator: QualtricsEmulator,
 ) -> None:
-    routes(fast_emulator).import_failure_rate = 0.2
-    routes(fast_emulator).summary_retired = True  # PEERS: the summary endpoint is gone since 2026-06-30
+    fast_emulator.directory.import_failure_rate = 0.2
+    fast_emulator.directory.summary_retired = True  # PEERS: the summary endpoint is gone since 2026-06-30
     async with fast_client(fast_emulator) as client:
         report = await client.contacts.bulk_import(pool(fast_emulator), people(200), batch_size=50)
         kept = await client.contacts.bulk_import(
@@ -253,7 +246,7 @@ async def test_F5_unnamed_failures_are_counted_and_their_batches_can_be_sent_aga
         report.failed_contacts(include_unattributed=True)  # not kept: memory stays flat by default
     report = kept
 
-    jobs = routes(fast_emulator).import_jobs[4:]
+    jobs = fast_emulator.directory.import_jobs[4:]
     assert report.failed == sum(job.failed for job in jobs) > 0
     assert report.added == sum(job.added for job in jobs)
     assert report.reconciles
@@ -262,7 +255,7 @@ async def test_F5_unnamed_failures_are_counted_and_their_batches_can_be_sent_aga
     again = report.failed_contacts(include_unattributed=True)
     assert len(again) == 50 * sum(1 for batch in report.batches if batch.unattributed_failures)
 
-    routes(fast_emulator).import_failure_rate = 0.0
+    fast_emulator.directory.import_failure_rate = 0.0
     async with fast_client(fast_emulator) as client:  # re-sending merges (the directory deduplicates)
         retry = await client.contacts.bulk_import(pool(fast_emulator), again, mailing_list_id=report.mailing_list_id)
     assert retry.ok
@@ -274,7 +267,7 @@ async def test_F5_unnamed_failures_are_counted_and_their_batches_can_be_sent_aga
 
 @pytest.mark.anyio
 async def test_F5_an_import_job_that_fails_reports_every_contact_of_its_batch(fast_emulator: QualtricsEmulator) -> None:
-    routes(fast_emulator).fail_imports(times=1)
+    fast_emulator.directory.fail_imports(times=1)
     async with fast_client(fast_emulator) as client:
         report = await client.contacts.bulk_import(pool(fast_emulator), people(20), batch_size=10, concurrency=1)
     first, second = report.batches
@@ -308,7 +301,7 @@ async def test_F6_a_batch_whose_outcome_is_unknown_is_not_reposted_and_a_resend_
     assert unknown[0].size == 10
     assert unknown[0].reason
     # The import did take effect, and nothing was posted twice:
-    assert len(routes(fast_emulator).import_jobs) == 3
+    assert len(fast_emulator.directory.import_jobs) == 3
     assert imported(fast_emulator) == {f"CRM-{n:07d}": 1 for n in range(30)}
 
     async with fast_client(fast_emulator) as client:
@@ -326,7 +319,7 @@ async def test_G1_a_5xx_is_not_retried_blindly_even_when_nothing_was_created(fas
         report = await client.contacts.bulk_import(pool(fast_emulator), people(10), batch_size=10)
     # ...but a client cannot tell that from a 503 after the job was created: unknown, not re-sent.
     assert report.unknown == 10
-    assert len(routes(fast_emulator).import_jobs) == 0
+    assert len(fast_emulator.directory.import_jobs) == 0
     assert report.batches[0].request_id  # the requestId of the 503, for Qualtrics support
 
 
@@ -337,7 +330,7 @@ async def test_G1_429s_are_retried_because_nothing_was_processed(emulator: Qualt
         report = await client.contacts.bulk_import(pool(emulator), people(10), batch_size=10)
     assert report.ok
     assert report.added == 10
-    assert len(routes(emulator).import_jobs) == 1
+    assert len(emulator.directory.import_jobs) == 1
 
 
 @pytest.mark.anyio
@@ -358,13 +351,13 @@ async def test_G1_a_batch_that_never_reached_qualtrics_is_reported_not_sent(fast
 
 @pytest.mark.anyio
 async def test_C5_a_batch_over_the_server_maximum_is_split_until_it_fits(fast_emulator: QualtricsEmulator) -> None:
-    routes(fast_emulator).import_max_contacts = 40
+    fast_emulator.directory.import_max_contacts = 40
     async with fast_client(fast_emulator) as client:
         report = await client.contacts.bulk_import(pool(fast_emulator), people(100), batch_size=100)
     assert report.ok
     assert report.added == 100
     # 100 refused -> the last contact alone (lands) + 99 refused -> 49 + 50 refused -> 24 + 25 + 25 + 25
-    assert sorted(job.received for job in routes(fast_emulator).import_jobs) == [1, 24, 25, 25, 25]
+    assert sorted(job.received for job in fast_emulator.directory.import_jobs) == [1, 24, 25, 25, 25]
     assert fast_emulator.stats.statuses[400] == 4  # nothing was created by them
 
 
@@ -420,7 +413,7 @@ async def test_cancelled_run_resumes_from_its_checkpoint_without_resending_what_
                 group.start_soon(run)
                 await settled.wait()
                 scope.cancel()  # Ctrl-C in the middle of the run
-        first_jobs = len(routes(fast_emulator).import_jobs)
+        first_jobs = len(fast_emulator.directory.import_jobs)
         assert 6 <= first_jobs < 20
         assert stat.S_IMODE(os.stat(checkpoint).st_mode) == 0o600
         assert "ann" not in checkpoint.read_text()  # counts and ids only, no contact data
@@ -429,7 +422,7 @@ async def test_cancelled_run_resumes_from_its_checkpoint_without_resending_what_
             pool(fast_emulator), people(10_000), mailing_list_id=list_id, batch_size=500, checkpoint=checkpoint
         )
 
-    jobs = routes(fast_emulator).import_jobs
+    jobs = fast_emulator.directory.import_jobs
     assert sum(job.received for job in jobs) <= 10_000  # no contact was sent twice across both runs
     assert report.total == 10_000
     assert report.reconciles
@@ -457,7 +450,7 @@ async def test_a_started_job_is_polled_again_on_resume_not_reposted(
     assert second.ok
     assert second.added == 10
     assert second.batches[0].import_id == first.batches[0].import_id
-    assert len(routes(fast_emulator).import_jobs) == 1  # followed, not imported again
+    assert len(fast_emulator.directory.import_jobs) == 1  # followed, not imported again
     assert second.mailing_list_id == first.mailing_list_id  # the list created by the first run
 
 
@@ -637,7 +630,7 @@ async def test_C5_bad_rows_clustered_at_the_head_of_a_batch_cost_only_themselves
     fast_emulator: QualtricsEmulator,
 ) -> None:
     bad = {f"ann{n}@example.org" for n in range(6)}  # sorted input: the bad rows come first
-    routes(fast_emulator).import_refuses = lambda c: "unsupported language" if c.get("email") in bad else None
+    fast_emulator.directory.import_refuses = lambda c: "unsupported language" if c.get("email") in bad else None
     async with fast_client(fast_emulator) as client:
         report = await client.contacts.bulk_import(pool(fast_emulator), people(64), batch_size=64)
     assert (report.failed, report.added) == (6, 58)
@@ -693,7 +686,7 @@ async def test_a_wrong_oauth_secret_stops_the_import_instead_of_reporting_unknow
     assert raised.value.may_have_taken_effect is False
     assert raised.value.partial_report.unknown == 0
     assert "not-the-secret" not in str(raised.value)
-    assert routes(fast_emulator).import_jobs == []
+    assert fast_emulator.directory.import_jobs == []
 
 
 @pytest.mark.anyio
@@ -718,7 +711,7 @@ async def test_F6_a_2xx_carrying_an_error_after_the_import_took_effect_is_unknow
     async with fast_client(fast_emulator) as client:
         report = await client.contacts.bulk_import(pool(fast_emulator), people(4), batch_size=4)
     assert report.unknown == 4
-    assert len(routes(fast_emulator).import_jobs) == 1  # not re-posted in halves
+    assert len(fast_emulator.directory.import_jobs) == 1  # not re-posted in halves
 
 
 # --- checkpoint files ---------------------------------------------------------------------------
@@ -739,7 +732,7 @@ async def test_a_checkpoint_torn_by_a_crash_is_repaired_before_it_is_appended_to
     assert [batch.from_checkpoint for batch in report.batches] == [True, True, False]
     assert all(json.loads(line) for line in checkpoint.read_text().splitlines())  # no line glued to the torn one
     assert all(batch.from_checkpoint for batch in again.batches)
-    assert sum(job.received for job in routes(fast_emulator).import_jobs) == 15
+    assert sum(job.received for job in fast_emulator.directory.import_jobs) == 15
 
 
 @pytest.mark.anyio
@@ -802,7 +795,7 @@ async def test_a_run_killed_mid_import_resumes_without_sending_anything_twice(
     finally:
         process.kill()  # SIGKILL: no cleanup, no last checkpoint line
         await process.wait()
-    landed_before = len(routes(fast_emulator).import_jobs)
+    landed_before = len(fast_emulator.directory.import_jobs)
     assert landed_before < 20
 
     async with fast_client(fast_emulator) as client:
@@ -811,7 +804,7 @@ async def test_a_run_killed_mid_import_resumes_without_sending_anything_twice(
         )
         assert report.total == 10_000
         assert report.reconciles
-        assert sum(job.received for job in routes(fast_emulator).import_jobs) <= 10_000  # nothing sent twice
+        assert sum(job.received for job in fast_emulator.directory.import_jobs) <= 10_000  # nothing sent twice
         assert sum(batch.from_checkpoint for batch in report.batches) >= 4
         await client.contacts.bulk_import(pool(fast_emulator), report.unknown_contacts(), mailing_list_id=list_id)
     assert imported(fast_emulator) == {f"CRM-{n:07d}": 1 for n in range(10_000)}

@@ -32,18 +32,11 @@ from qualtrics_async.models import (
 )
 from qualtrics_async.models.directories import format_transaction_date
 from qualtrics_async.testing import QualtricsEmulator
-from qualtrics_async.testing._directory import DirectoryRoutes
 from tests.conftest import make_client
 
 FAST_POLLS = PollSchedule(min_interval=0.05, first_interval=0.05, max_idle_interval=0.2)
 FAST_LIMITS = RateLimits(window_seconds=1.0)
 """The published table run 60 times faster: the export routes allow 10 calls a minute."""
-
-
-def routes(emulator: QualtricsEmulator) -> DirectoryRoutes:
-    provider = emulator.families["directory"]
-    assert isinstance(provider, DirectoryRoutes)
-    return provider
 
 
 def pool(emulator: QualtricsEmulator) -> str:
@@ -280,7 +273,7 @@ async def test_contact_export_in_steps_tsv(emulator: QualtricsEmulator, tmp_path
 async def test_F1_failed_contact_export_raises_and_downloads_nothing(
     emulator: QualtricsEmulator, tmp_path: Path
 ) -> None:
-    routes(emulator).fail_exports()
+    emulator.directory.fail_exports()
     async with make_client(emulator, rate_limits=FAST_LIMITS) as client:
         with pytest.raises(ExportFailedError, match="failed") as caught:
             await client.contacts.export(pool(emulator), tmp_path / "c.csv", schedule=FAST_POLLS)
@@ -291,7 +284,7 @@ async def test_F1_failed_contact_export_raises_and_downloads_nothing(
 
 
 async def test_F2_waiting_for_a_contact_export_has_a_deadline(emulator: QualtricsEmulator) -> None:
-    routes(emulator).export_polls = 1000
+    emulator.directory.export_polls = 1000
     async with make_client(emulator, rate_limits=FAST_LIMITS) as client:
         started = await client.contacts.start_export(pool(emulator))
         assert started.progress_id is not None

@@ -19,18 +19,12 @@ import pytest
 
 from qualtrics_async import RateLimits
 from qualtrics_async.testing import QualtricsEmulator
-from qualtrics_async.testing._directory import ContactImportInfo, DirectoryRoutes
+from qualtrics_async.testing._directory import ContactImportInfo
 from tests.conftest import make_client
 
 Json = dict[str, Any]
 
 pytestmark = pytest.mark.usefixtures("server_stays_quiet")
-
-
-def routes(emulator: QualtricsEmulator) -> DirectoryRoutes:
-    provider = emulator.families["directory"]
-    assert isinstance(provider, DirectoryRoutes)
-    return provider
 
 
 async def call(
@@ -165,7 +159,7 @@ async def test_import_answers_tracks_progress_and_counts(
     elements = members["result"]["elements"]
     assert {m["contactId"] for m in elements} == {c["contactId"] for c in emulator.data.contacts[archive]}
     assert all(m["mailingListUnsubscribed"] is False for m in elements)
-    assert routes(emulator).import_jobs == [
+    assert emulator.directory.import_jobs == [
         ContactImportInfo(
             id=import_id,
             directory_id=archive,
@@ -182,13 +176,13 @@ async def test_import_answers_tracks_progress_and_counts(
 async def test_import_polls_is_a_control(emulator: QualtricsEmulator, http: aiohttp.ClientSession) -> None:
     archive = emulator.data.empty_directory_id
     list_id = await new_list(http, emulator, archive)
-    routes(emulator).import_polls = 4
+    emulator.directory.import_polls = 4
     started = await start(http, emulator, archive, list_id, {"contacts": [{"extRef": "E1"}]})
     seen = [await poll(http, emulator, archive, list_id, started["id"]) for _ in range(4)]
     assert [s["percentComplete"] for s in seen] == [25.0, 50.0, 75.0, 100.0]
     assert [s["status"] for s in seen] == ["inProgress"] * 3 + ["complete"]
     assert [counts(s) for s in seen] == [(0, 0, 0)] * 3 + [(1, 0, 0)]
-    assert routes(emulator).import_jobs[0].status == "complete"
+    assert emulator.directory.import_jobs[0].status == "complete"
 
 
 async def test_random_failures_are_seeded_and_reproducible(http: aiohttp.ClientSession) -> None:
@@ -196,7 +190,7 @@ async def test_random_failures_are_seeded_and_reproducible(http: aiohttp.ClientS
     outcomes = []
     for _ in range(2):
         async with QualtricsEmulator(seed=7, rate_limits=None) as emu:
-            routes(emu).import_failure_rate = 0.25
+            emu.directory.import_failure_rate = 0.25
             archive = emu.data.empty_directory_id
             list_id = await new_list(http, emu, archive)
             started = await start(http, emu, archive, list_id, {"contacts": contacts})
@@ -268,7 +262,7 @@ async def test_dedup_within_one_import_and_across_imports(
     status, listed = await call(http, emulator, "GET", f"/directories/{directory_id}/mailinglists/{list_id}")
     assert status == 200
     assert listed["result"]["contactCount"] == 5
-    assert [(j.added, j.updated) for j in routes(emulator).import_jobs] == [(3, 2), (1, 2)]
+    assert [(j.added, j.updated) for j in emulator.directory.import_jobs] == [(3, 2), (1, 2)]
 
 
 async def test_dedup_index_follows_creates_updates_and_deletes(
@@ -331,7 +325,7 @@ async def test_contacts_must_be_a_list_within_the_maximum(
     assert status == 400
     assert "1 to 10000" in error_message(envelope)
     assert "10001" in error_message(envelope)
-    routes(emulator).import_max_contacts = 3
+    emulator.directory.import_max_contacts = 3
     status, envelope = await call(http, emulator, "POST", path, {"contacts": [{"extRef": f"E{n}"} for n in range(4)]})
     assert status == 400
     assert "1 to 3 contacts" in error_message(envelope)
@@ -344,7 +338,7 @@ async def test_contacts_must_be_a_list_within_the_maximum(
         )
         assert status == 400, meta
         assert "transactionMeta" in error_message(envelope) or "batch" in error_message(envelope)
-    assert routes(emulator).import_jobs == []
+    assert emulator.directory.import_jobs == []
     assert emulator.data.contacts[archive] == []
 
 
@@ -373,7 +367,7 @@ async def test_structurally_bad_contact_is_a_400_naming_its_index(
     assert status == 400
     assert error_message(envelope).startswith("contacts[2]")
     assert said in error_message(envelope)
-    assert routes(emulator).import_jobs == []
+    assert emulator.directory.import_jobs == []
     assert emulator.data.contacts[archive] == []  # nothing applied
 
 
@@ -414,7 +408,7 @@ async def test_unknown_directory_list_or_import_is_404(
     ):
         status, envelope = await call(http, emulator, "GET", path)
         assert status == 404, path
-    assert len(routes(emulator).import_jobs) == 1
+    assert len(emulator.directory.import_jobs) == 1
 
 
 async def test_body_larger_than_aiohttp_default_is_accepted_up_to_import_max_bytes(
@@ -425,11 +419,11 @@ async def test_body_larger_than_aiohttp_default_is_accepted_up_to_import_max_byt
     contacts = [{"extRef": f"E{n:05d}", "embeddedData": {"note": "x" * 400}} for n in range(3_000)]  # ~1.3 MB
     started = await start(http, emulator, archive, list_id, {"contacts": contacts})
     assert counts(await finish(http, emulator, archive, list_id, started["id"])) == (3_000, 0, 0)
-    routes(emulator).import_max_bytes = 10_000
+    emulator.directory.import_max_bytes = 10_000
     status, envelope = await call(http, emulator, "POST", imports_path(archive, list_id), {"contacts": contacts[:100]})
     assert status == 413
     assert "10000 bytes" in error_message(envelope)
-    assert len(routes(emulator).import_jobs) == 1
+    assert len(emulator.directory.import_jobs) == 1
 
 
 # -- test controls: fail_imports, summary_retired --------------------------------------------
@@ -442,7 +436,7 @@ async def test_fail_imports_creates_a_failed_job_and_applies_nothing(
     list_id = await new_list(http, emulator, directory_id)
     before = [dict(c) for c in emulator.data.contacts[directory_id]]
     seeded = before[0]
-    routes(emulator).fail_imports()
+    emulator.directory.fail_imports()
     contacts = [
         {"email": "new@example.com", "extRef": "NEW"},
         {"email": seeded["email"], "extRef": seeded["extRef"], "firstName": "Changed"},
@@ -466,7 +460,7 @@ async def test_fail_imports_creates_a_failed_job_and_applies_nothing(
     # Only the next import failed.
     again = await start(http, emulator, directory_id, list_id, {"contacts": contacts})
     assert counts(await finish(http, emulator, directory_id, list_id, again["id"])) == (1, 1, 0)
-    assert [(j.status, j.received, j.added, j.updated, j.failed) for j in routes(emulator).import_jobs] == [
+    assert [(j.status, j.received, j.added, j.updated, j.failed) for j in emulator.directory.import_jobs] == [
         ("failed", 2, 0, 0, 2),
         ("complete", 2, 1, 1, 0),
     ]
@@ -479,12 +473,12 @@ async def test_summary_retired_answers_404_not_supported(
     list_id = await new_list(http, emulator, archive)
     started = await start(http, emulator, archive, list_id, {"contacts": [{"email": "bad@x.invalid"}]})
     await finish(http, emulator, archive, list_id, started["id"])
-    routes(emulator).summary_retired = True
+    emulator.directory.summary_retired = True
     status, envelope = await summary(http, emulator, archive, list_id, started["id"])
     assert status == 404
     assert "no longer supported" in error_message(envelope)
     assert counts(await poll(http, emulator, archive, list_id, started["id"])) == (0, 0, 1)  # status still works
-    routes(emulator).summary_retired = False
+    emulator.directory.summary_retired = False
     status, envelope = await summary(http, emulator, archive, list_id, started["id"])
     assert status == 200
     assert envelope["result"]["invalidEmails"] == ["bad@x.invalid"]
@@ -552,13 +546,13 @@ async def test_unknown_batch_is_404_and_applies_nothing(
 ) -> None:
     archive = emulator.data.empty_directory_id
     list_id = await new_list(http, emulator, archive)
-    routes(emulator).fail_imports()  # not used up by a request that is refused
+    emulator.directory.fail_imports()  # not used up by a request that is refused
     body = {"transactionMeta": {"batchId": "BT_unknown0000000"}, "contacts": [{"extRef": "E", "transactionData": {}}]}
     status, envelope = await call(http, emulator, "POST", imports_path(archive, list_id), body)
     assert status == 404
     assert "BT_unknown0000000" in error_message(envelope)
     assert emulator.data.contacts[archive] == []
-    assert routes(emulator).import_jobs == []
+    assert emulator.directory.import_jobs == []
     started = await start(http, emulator, archive, list_id, {"contacts": [{"extRef": "E"}]})
     assert (await finish(http, emulator, archive, list_id, started["id"]))["status"] == "failed"
 
@@ -604,7 +598,7 @@ async def test_processed_drop_on_an_import_keeps_the_job(
     emulator.inject("POST", imports_path(archive, "*"), drop=True, processed=True)
     with pytest.raises(aiohttp.ClientConnectionError):
         await call(http, emulator, "POST", imports_path(archive, list_id), {"contacts": [{"extRef": "LOST"}]})
-    (job,) = routes(emulator).import_jobs
+    (job,) = emulator.directory.import_jobs
     assert (job.received, job.added, job.status) == (1, 1, "inProgress")
     assert [c["extRef"] for c in emulator.data.contacts[archive]] == ["LOST"]
     assert counts(await finish(http, emulator, archive, list_id, job.id)) == (1, 0, 0)  # the lost id still polls
@@ -612,7 +606,7 @@ async def test_processed_drop_on_an_import_keeps_the_job(
     emulator.inject("POST", imports_path(archive, "*"), status=503, processed=True)
     status, _ = await call(http, emulator, "POST", imports_path(archive, list_id), {"contacts": [{"extRef": "LOST"}]})
     assert status == 503
-    assert [(j.added, j.updated) for j in routes(emulator).import_jobs] == [(1, 0), (0, 1)]  # a replay merges
+    assert [(j.added, j.updated) for j in emulator.directory.import_jobs] == [(1, 0), (0, 1)]  # a replay merges
 
 
 # -- scale -----------------------------------------------------------------------------------
@@ -663,6 +657,6 @@ async def test_fifty_thousand_contacts_in_ten_imports_are_quick(unpaced: Qualtri
     assert len(stored) == len(expected)
     assert {(c["email"].casefold(), c["extRef"]) for c in stored} == expected
     assert listed["contactCount"] == len(expected)
-    assert [(j.received, j.added, j.updated) for j in routes(emulator).import_jobs] == [(5_000, 5_000, 0)] + [
+    assert [(j.received, j.added, j.updated) for j in emulator.directory.import_jobs] == [(5_000, 5_000, 0)] + [
         (5_000, 4_500, 500)
     ] * 9

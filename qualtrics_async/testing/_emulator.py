@@ -42,6 +42,7 @@ from multidict import MultiMapping
 from qualtrics_async._ratelimit import RateLimits
 from qualtrics_async.testing import _faults
 from qualtrics_async.testing._data import EmulatorData, Json, build_data, contact_element
+from qualtrics_async.testing._directory import DirectoryRoutes
 from qualtrics_async.testing._exports import (
     DEFAULT_EXPORT_SECONDS,
     FILE_TTL,
@@ -422,6 +423,14 @@ class QualtricsEmulator:
         finally:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=30)
+
+    @property
+    def directory(self) -> DirectoryRoutes:
+        """The XM Directory family: its test controls (contact imports: ``import_polls``,
+        ``import_max_contacts``, ``fail_imports()``, ``import_jobs``, ...; contact exports)."""
+        provider = self.families["directory"]
+        assert isinstance(provider, DirectoryRoutes)
+        return provider
 
     @property
     def base_url(self) -> str:
