@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 from collections.abc import Sequence
 
 from qualtrics_async.testing._emulator import DEFAULT_RATE_LIMITS, QualtricsEmulator, serve
@@ -31,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("Press Ctrl-C to stop.", flush=True)
 
     rate_limits = None if args.no_rate_limits else DEFAULT_RATE_LIMITS
+    # Ctrl-C (SIGINT) stops it even when started from a script in the background, where the
+    # shell makes children ignore SIGINT and Python then installs no handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         asyncio.run(serve(host=args.host, port=args.port, seed=args.seed, rate_limits=rate_limits, on_ready=announce))
     except KeyboardInterrupt:
