@@ -512,6 +512,8 @@ class Contacts(Resource):
             AuthenticationError, PermissionDeniedError, NotFoundError: the import cannot go on
                 (its ``partial_report`` accounts for every contact read; the checkpoint, if
                 any, lets a fixed run resume).
+            QualtricsError: five batches in a row ended with an unknown outcome (Qualtrics
+                keeps failing); ``partial_report`` as above.
         """  # noqa: E501 - endpoint lines cannot be wrapped
         if isinstance(contacts, str | bytes | os.PathLike):
             raise ConfigurationError("contacts is a file name: use client.contacts.bulk_import_csv(directory_id, path)")
