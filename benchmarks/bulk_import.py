@@ -292,7 +292,10 @@ def emulator_in_process(window: float) -> Iterator[EmulatorHandle]:
 
 
 def max_in_window(times: Sequence[float], window: float) -> int:
-    """The most of ``times`` (sorted) within ``window`` seconds of each other (what a sliding limit bounds)."""
+    """The most of ``times`` (sorted) within ``window`` seconds of each other (what a sliding limit bounds).
+
+    ``qualtrics_async.testing.max_in_window`` does the same, but importing it would load the
+    emulator into this process, whose RSS is what is measured."""
     best = start = 0
     for end, moment in enumerate(times):
         while moment - times[start] >= window:
