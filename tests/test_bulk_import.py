@@ -599,11 +599,14 @@ async def test_bad_arguments_are_refused_before_any_request(fast_emulator: Qualt
     assert fast_emulator.stats.requests == 0
 
 
-def test_the_report_is_plain_data_that_serialises() -> None:
-    report = ImportReport(directory_id="POOL_x", mailing_list_id="CG_x", total=1, invalid=1)
+def test_reconciles_notices_a_contact_counted_nowhere_or_counts_that_do_not_add_up() -> None:
+    report = ImportReport(directory_id="POOL_x", mailing_list_id="CG_x", total=3, invalid=1, submitted=2, added=2)
     assert report.reconciles
-    assert not report.ok
-    assert json.loads(json.dumps({"added": report.added, "batches": report.batches})) == {"added": 0, "batches": []}
+    assert not report.ok  # one was invalid
+    report.total = 4  # a contact read but in no outcome
+    assert not report.reconciles
+    report.total, report.added = 3, 1  # Qualtrics counted one contact less than it was sent
+    assert not report.reconciles
 
 
 @pytest.mark.anyio

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import anyio
 import anyio.lowlevel
 import msgspec
-from anyio.streams.memory import MemoryObjectReceiveStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from qualtrics_async._filelock import exclusive
 from qualtrics_async._jobs import wait_for_job
@@ -269,7 +269,7 @@ class BulkImport:
                     await self._hand_over(send, batch)
                 self._filling = None
 
-    async def _hand_over(self, send: Any, batch: Batch) -> None:
+    async def _hand_over(self, send: MemoryObjectSendStream[Batch], batch: Batch) -> None:
         batch.seal()
         self._in_flight[id(batch)] = batch  # from here on, an abort accounts for it
         self._filling = None
