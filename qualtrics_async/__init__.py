@@ -8,7 +8,7 @@ models in :mod:`qualtrics_async.models`, and the bundled emulator for tests in
 from qualtrics_async import errors
 from qualtrics_async._client import QualtricsClient
 from qualtrics_async._config import KNOWN_DATACENTERS, RetryPolicy, Timeouts
-from qualtrics_async._ratelimit import LocalRateLimiter, RateLimiter, RateLimits
+from qualtrics_async._ratelimit import LocalRateLimiter, RateLimiter, RateLimits, RedisRateLimiter
 from qualtrics_async._sansio import build_path
 from qualtrics_async._version import __version__
 from qualtrics_async.errors import QualtricsError
@@ -22,6 +22,7 @@ __all__ = [
     "QualtricsError",
     "RateLimiter",
     "RateLimits",
+    "RedisRateLimiter",
     "RetryPolicy",
     "Timeouts",
     "__version__",

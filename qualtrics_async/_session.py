@@ -344,7 +344,7 @@ class Session:
                         failure = Failure.THROTTLED
                         if self.limiter is not None:
                             pause = None if retry_after is None else min(retry_after, self.retry.max_retry_after)
-                            self.limiter.throttled(method, target.path, pause)
+                            await self.limiter.throttled(method, target.path, pause)
                     elif status in RETRYABLE_STATUSES:
                         failure = Failure.SERVER
                     else:

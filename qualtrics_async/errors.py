@@ -62,6 +62,7 @@ __all__ = [
     "PermissionDeniedError",
     "QualtricsError",
     "RateLimitError",
+    "RateLimiterUnavailableError",
     "ResponseDecodeError",
     "ResponseImportError",
     "ResponseImportFailedError",
@@ -241,6 +242,14 @@ class RateLimitError(APIStatusError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+
+
+class RateLimiterUnavailableError(QualtricsError):
+    """The shared rate limiter's store (Redis) did not answer and its policy is to fail fast.
+
+    Raised before the request was sent (``RedisRateLimiter(when_unavailable="raise")``);
+    the default policy falls back to a per-worker share of the limits instead.
+    """
 
 
 class ServerError(APIStatusError):

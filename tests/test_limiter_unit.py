@@ -92,7 +92,7 @@ async def test_A7_cancelled_waiters_leak_no_capacity() -> None:
 
 async def test_H1_cancellation_while_waiting_on_the_limiter_is_prompt() -> None:
     limiter = LocalRateLimiter(_limits())
-    limiter.throttled("GET", "/whoami", retry_after=30.0)  # the brand key pauses for 30 s
+    await limiter.throttled("GET", "/whoami", retry_after=30.0)  # the brand key pauses for 30 s
     started = time.monotonic()
     with anyio.move_on_after(0.1) as scope:
         await limiter.acquire("GET", "/whoami")
@@ -102,7 +102,7 @@ async def test_H1_cancellation_while_waiting_on_the_limiter_is_prompt() -> None:
 
 async def test_A2_retry_after_pauses_every_caller_of_the_key() -> None:
     limiter = LocalRateLimiter(_limits())
-    limiter.throttled("POST", "/surveys/SV_1/export-responses", retry_after=0.3)
+    await limiter.throttled("POST", "/surveys/SV_1/export-responses", retry_after=0.3)
     started = time.monotonic()
     await limiter.acquire("POST", "/surveys/SV_2/export-responses")
     assert time.monotonic() - started >= 0.29
@@ -114,8 +114,8 @@ async def test_A2_retry_after_pauses_every_caller_of_the_key() -> None:
 
 async def test_A3_throttle_halves_the_rate_once_per_window_then_recovers() -> None:
     limiter = LocalRateLimiter(_limits())
-    limiter.throttled("POST", "/surveys/SV_1/export-responses", retry_after=None)
-    limiter.throttled("POST", "/surveys/SV_1/export-responses", retry_after=None)  # same window: ignored
+    await limiter.throttled("POST", "/surveys/SV_1/export-responses", retry_after=None)
+    await limiter.throttled("POST", "/surveys/SV_1/export-responses", retry_after=None)  # same window: ignored
     assert limiter.rate_multiplier("POST", "/surveys/SV_1/export-responses") == pytest.approx(0.5)
     await asyncio.sleep(1.05)  # one clean window
     await limiter.acquire("POST", "/surveys/SV_1/export-responses")
@@ -160,9 +160,9 @@ def test_rate_limits_entries_can_be_overridden_removed_and_added() -> None:
 async def test_A3_recovery_waits_for_a_whole_window_after_the_last_429() -> None:
     limiter = LocalRateLimiter(_limits())
     path = "/surveys/SV_1/export-responses"
-    limiter.throttled("POST", path, retry_after=None)  # halves the rate
+    await limiter.throttled("POST", path, retry_after=None)  # halves the rate
     await asyncio.sleep(0.6)
-    limiter.throttled("POST", path, retry_after=None)  # same window: no second cut, but the clock restarts
+    await limiter.throttled("POST", path, retry_after=None)  # same window: no second cut, but the clock restarts
     assert limiter.rate_multiplier("POST", path) == pytest.approx(0.5)
     await asyncio.sleep(0.5)  # 1.1 s after the first 429, only 0.5 s after the last
     await limiter.acquire("POST", path)
@@ -190,7 +190,7 @@ async def test_A1_A7_randomised_stress_never_exceeds_any_window() -> None:
             if route in grants:
                 grants[route].append(now)
             if rng.random() < 0.02:
-                limiter.throttled(method, path, retry_after=None)
+                await limiter.throttled(method, path, retry_after=None)
 
     async with anyio.create_task_group() as tg:
         for _ in range(400):

@@ -27,15 +27,15 @@ from typing import Protocol, runtime_checkable
 
 from qualtrics_async._logging import logger
 from qualtrics_async._ratelimit._limits import RateLimits
-from qualtrics_async.errors import ConfigurationError
-
-BRAND_KEY = "brand"
-
-DEFAULT_UTILIZATION = 0.95
-"""Fraction of each published limit the pacer uses, leaving headroom for clock and network jitter."""
-
-_MIN_MULTIPLIER = 0.05
-_RECOVERY_STEP = 0.1
+from qualtrics_async._ratelimit._pacing import (
+    DECREASE_FACTOR,
+    DEFAULT_UTILIZATION,
+    MIN_MULTIPLIER,
+    RECOVERY_STEP,
+    check_utilization,
+    keys_for,
+    pace_for,
+)
 
 
 @runtime_checkable
@@ -45,7 +45,7 @@ class RateLimiter(Protocol):
     async def acquire(self, method: str, path: str) -> None:
         """Wait until a request ``method path`` may be sent under every limit that applies."""
 
-    def throttled(self, method: str, path: str, retry_after: float | None) -> None:
+    async def throttled(self, method: str, path: str, retry_after: float | None) -> None:
         """Report a 429 for ``method path``: pause (``retry_after``) and slow down."""
 
 
@@ -93,10 +93,8 @@ class LocalRateLimiter:
     """
 
     def __init__(self, limits: RateLimits, *, utilization: float = DEFAULT_UTILIZATION) -> None:
-        if not 0 < utilization <= 1:
-            raise ConfigurationError(f"utilization must be in (0, 1], got {utilization!r}")
         self._limits = limits
-        self._utilization = utilization
+        self._utilization = check_utilization(utilization)
         self._states: dict[str, _KeyState] = {}
         self._queues: dict[tuple[str, ...], deque[_Waiter]] = {}
         self._seq = itertools.count()
@@ -111,27 +109,13 @@ class LocalRateLimiter:
 
     def keys_for(self, method: str, path: str) -> tuple[str, ...]:
         """The limiter keys a request takes: the brand, plus its endpoint row if that is lower."""
-        route = self._limits.route(method, path)
-        brand = self._limits.brand_per_minute
-        keys: list[str] = []
-        if brand is not None:
-            keys.append(BRAND_KEY)
-        if route.key is not None and route.per_minute is not None and (brand is None or route.per_minute < brand):
-            keys.append(route.key)
-        return tuple(keys)
+        return keys_for(self._limits, method, path)
 
     def _state(self, key: str) -> _KeyState:
         state = self._states.get(key)
         if state is None:
-            per_minute = self._limits.brand_per_minute if key == BRAND_KEY else self._limits.per_minute(key)
-            assert per_minute is not None, key
-            window = self._limits.window_seconds
-            interval = window / (per_minute * self._utilization)
-            # Keeps any window at or under the limit: a window then spans at most
-            # (window + slack) / interval slots, below the limit for any utilization < 1.
-            # Capped at a few intervals so catching up after a stall never sends a burst.
-            slack = min(4 * interval, 0.25 * (1.0 - self._utilization) * window)
-            state = _KeyState(interval=interval, slack=slack)
+            pace = pace_for(self._limits, key, self._utilization)
+            state = _KeyState(interval=pace.interval, slack=pace.slack)
             self._states[key] = state
         return state
 
@@ -184,7 +168,7 @@ class LocalRateLimiter:
     def _recover(self, state: _KeyState, now: float) -> None:
         window = self._limits.window_seconds
         if state.multiplier < 1.0 and now - state.last_change >= window:
-            state.multiplier = min(1.0, state.multiplier + _RECOVERY_STEP)
+            state.multiplier = min(1.0, state.multiplier + RECOVERY_STEP)
             state.last_change = now
 
     def _dispatch(self) -> None:
@@ -220,7 +204,7 @@ class LocalRateLimiter:
             self._grant(best_keys, now)
             waiter.future.set_result(None)
 
-    def throttled(self, method: str, path: str, retry_after: float | None) -> None:
+    async def throttled(self, method: str, path: str, retry_after: float | None) -> None:
         """Pause and slow the key that a 429 for ``method path`` most likely tripped."""
         keys = self.keys_for(method, path)
         if not keys:
@@ -233,7 +217,7 @@ class LocalRateLimiter:
             state.blocked_until = max(state.blocked_until, now + retry_after)
         state.last_change = now  # recovery needs whole windows without a 429
         if now - state.last_decrease >= self._limits.window_seconds:
-            state.multiplier = max(_MIN_MULTIPLIER, state.multiplier * 0.5)
+            state.multiplier = max(MIN_MULTIPLIER, state.multiplier * DECREASE_FACTOR)
             state.last_decrease = now
             logger.warning(
                 "429 from Qualtrics on %s: pacing %r at %.0f%% of its configured rate until clean windows "

@@ -15,13 +15,15 @@ from the published table, and scripted faults (5xx, 429 with any
 
 From synchronous code or another event loop use ``QualtricsEmulator.in_thread()``; in pytest
 use the ``qualtrics_emulator`` fixture (registered automatically, see ``pytest_plugin``).
-Run one from a shell with ``python -m qualtrics_async.testing``.
+Run one from a shell with ``python -m qualtrics_async.testing``. ``RedisServer`` starts a
+throwaway ``redis-server`` on loopback for tests of ``RedisRateLimiter``.
 """
 
 from qualtrics_async.testing._directory import ContactImportInfo, DirectoryRoutes
 from qualtrics_async.testing._emulator import EXPORT_FILES, EmulatorStats, QualtricsEmulator, max_in_window
 from qualtrics_async.testing._exports import ExportJobInfo, ExportStats
 from qualtrics_async.testing._faults import Fault
+from qualtrics_async.testing._redis_server import RedisServer, find_redis_server
 
 __all__ = [
     "EXPORT_FILES",
@@ -32,5 +34,7 @@ __all__ = [
     "ExportStats",
     "Fault",
     "QualtricsEmulator",
+    "RedisServer",
+    "find_redis_server",
     "max_in_window",
 ]

@@ -1,0 +1,123 @@
+"""`RedisServer`: a throwaway ``redis-server`` on loopback, for tests of the shared limiter.
+
+It runs the real server binary (Debian's ``redis-server`` package, or any on ``PATH``)
+with no persistence, on a free loopback port, and can be stopped and started again on the
+same port to test an outage::
+
+    with RedisServer() as server:
+        limiter = RedisRateLimiter(server.url, namespace="my-brand")
+        ...
+        server.stop()     # Redis goes away mid-run
+        server.start()    # and comes back, empty
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from types import TracebackType
+from typing import Self
+
+LOOPBACK = "127.0.0.1"
+
+
+def find_redis_server() -> str | None:
+    """The path of the ``redis-server`` binary, or ``None`` when it is not installed."""
+    return shutil.which("redis-server")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _pong(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """A ``redis-server`` child process on ``127.0.0.1`` (no disk persistence).
+
+    Args:
+        port: the port to listen on (default: a free one, kept across restarts).
+        executable: the server binary (default: ``redis-server`` on ``PATH``).
+
+    Raises:
+        FileNotFoundError: on :meth:`start` when no binary is found (install Debian's
+            ``redis-server`` package).
+    """
+
+    def __init__(self, *, port: int | None = None, executable: str | None = None) -> None:
+        self.port = port if port is not None else _free_port()
+        self._executable = executable
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>/0``."""
+        return f"redis://{LOOPBACK}:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, *, timeout: float = 10.0) -> None:
+        """Start the server and wait until it answers ``PING``."""
+        if self.running:
+            return
+        executable = self._executable or find_redis_server()
+        if executable is None:
+            raise FileNotFoundError("redis-server is not installed: apt-get install redis-server (Debian/Ubuntu)")
+        argv = [
+            executable,
+            "--port", str(self.port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
+            "--daemonize", "no", "--loglevel", "warning", "--logfile", "",
+        ]  # fmt: skip
+        self._process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while not _pong(self.port):
+            if self._process.poll() is not None:
+                err = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
+                raise RuntimeError(f"redis-server exited at start (port {self.port}): {err.strip()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not answer PING on port {self.port} within {timeout:g} s")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Stop the server (its data is gone: nothing is persisted)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port."""
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
