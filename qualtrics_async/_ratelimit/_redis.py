@@ -208,14 +208,14 @@ class RedisRateLimiter:
             raise ConfigurationError(f"when_unavailable must be 'local' or 'raise', got {when_unavailable!r}")
         if redis_timeout <= 0 or recheck_after <= 0:
             raise ConfigurationError("redis_timeout and recheck_after must be positive")
-        self._url: Secret | None = None
+        self._url: str | None = None  # kept out of repr: it may hold a password
         self._client: Redis | RedisCluster | None = None
         if isinstance(redis, str):
             if not redis.startswith(("redis://", "rediss://", "unix://")):
                 raise ConfigurationError(
                     f"{_display_url(redis)!r} is not a Redis URL: use redis://host:port/db, rediss://… or unix://…"
                 )
-            self._url = Secret(redis)
+            self._url = redis
             password = urllib.parse.urlsplit(redis).password
             if password:
                 self._password = Secret(urllib.parse.unquote(password))  # masked if it ever reaches a log
@@ -316,7 +316,7 @@ class RedisRateLimiter:
 
             assert self._url is not None
             client = Redis.from_url(
-                self._url.reveal(),
+                self._url,
                 socket_timeout=self._redis_timeout,
                 socket_connect_timeout=self._redis_timeout,
                 retry=Retry(NoBackoff(), 1),  # one reconnect for a connection a restart closed
@@ -415,7 +415,7 @@ class RedisRateLimiter:
                 self._came_back()
                 if int(lowered):
                     logger.warning(
-                        "429 from Qualtrics on %s: every worker of namespace %r now paces %r at %.0f% of its "
+                        "429 from Qualtrics on %s: every worker of namespace %r now paces %r at %.0f%% of its "
                         "configured rate until clean windows restore it",
                         f"{method} {path}",
                         self._namespace,

@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
@@ -50,15 +51,17 @@ class RedisServer:
     Args:
         port: the port to listen on (default: a free one, kept across restarts).
         executable: the server binary (default: ``redis-server`` on ``PATH``).
+        args: more ``redis-server`` options, e.g. ``["--cluster-enabled", "yes"]``.
 
     Raises:
         FileNotFoundError: on :meth:`start` when no binary is found (install Debian's
             ``redis-server`` package).
     """
 
-    def __init__(self, *, port: int | None = None, executable: str | None = None) -> None:
+    def __init__(self, *, port: int | None = None, executable: str | None = None, args: Sequence[str] = ()) -> None:
         self.port = port if port is not None else _free_port()
         self._executable = executable
+        self._args = list(args)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -81,14 +84,18 @@ class RedisServer:
         argv = [
             executable,
             "--port", str(self.port), "--bind", LOOPBACK, "--save", "", "--appendonly", "no",
-            "--daemonize", "no", "--loglevel", "warning", "--logfile", "",
+            "--daemonize", "no", "--loglevel", "warning", "--logfile", "", *self._args,
         ]  # fmt: skip
-        self._process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Its log (warnings only) goes to a pipe read only if it fails to start.
+        self._process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: S603
         deadline = time.monotonic() + timeout
         while not _pong(self.port):
             if self._process.poll() is not None:
-                err = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
-                raise RuntimeError(f"redis-server exited at start (port {self.port}): {err.strip()}")
+                process, self._process = self._process, None
+                assert process.stdout is not None
+                with process.stdout:
+                    said = process.stdout.read().decode(errors="replace").strip()
+                raise RuntimeError(f"redis-server exited at start (port {self.port}): {said[-500:]}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"redis-server did not answer PING on port {self.port} within {timeout:g} s")
@@ -105,8 +112,8 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        if process.stdout is not None:
+            process.stdout.close()
 
     def restart(self) -> None:
         """Stop and start again on the same port."""
