@@ -60,7 +60,9 @@ class QualtricsClient:
         scopes: OAuth scopes to request (a space-separated string or a sequence).
         rate_limits: the limits to pace requests by (default: the published table, 3000/min
             brand-wide plus per-endpoint rows). ``RateLimits.unlimited()`` turns pacing off.
-        limiter: a limiter to use instead of the in-process one (e.g. one shared by workers).
+        limiter: a limiter to use instead of the in-process one, e.g. a
+            :class:`~qualtrics_async.RedisRateLimiter` shared by many workers. It carries its
+            own limits, so ``rate_limits`` and ``utilization`` are then refused.
         utilization: the fraction of each limit the in-process limiter uses (default 0.95).
         retry: when and how to retry (:class:`RetryPolicy`).
         timeouts: connect, read, per-attempt and per-call limits (:class:`Timeouts`).
@@ -113,6 +115,14 @@ class QualtricsClient:
             raise ConfigurationError(f"utilization must be in (0, 1], got {utilization!r}")
         if pool_size < 1:
             raise ConfigurationError(f"pool_size must be at least 1, got {pool_size!r}")
+        if limiter is not None and (rate_limits is not None or utilization != DEFAULT_UTILIZATION):
+            raise ConfigurationError(
+                "pass rate_limits= and utilization= to the limiter (e.g. RedisRateLimiter(url, limits=...)): "
+                "the client's own settings only shape its in-process limiter, which limiter= replaces"
+            )
+        limiter_limits = getattr(limiter, "limits", None)
+        if isinstance(limiter_limits, RateLimits):
+            rate_limits = limiter_limits
         self._rate_limits = rate_limits if rate_limits is not None else RateLimits()
         self._limiter = limiter
         self._utilization = utilization
@@ -194,7 +204,7 @@ class QualtricsClient:
 
     @property
     def rate_limits(self) -> RateLimits:
-        """The limits this client paces by."""
+        """The limits this client paces by (its limiter's, when one was passed)."""
         return self._rate_limits
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qualtrics_async import QualtricsClient
+from qualtrics_async import LocalRateLimiter, QualtricsClient, RateLimits
 from qualtrics_async.errors import ClientClosedError, ConfigurationError
 
 TOKEN = "tok-1234567890"
@@ -125,3 +125,12 @@ def test_nothing_configured_reports_every_missing_setting_at_once() -> None:
         QualtricsClient(env={})
     assert "no datacenter" in str(info.value)
     assert "no credentials" in str(info.value)
+
+
+def test_a_passed_limiter_carries_the_limits_and_client_limits_are_refused() -> None:
+    limits = RateLimits(brand_per_minute=600)
+    limiter = LocalRateLimiter(limits)
+    assert QualtricsClient(TOKEN, datacenter="iad1", limiter=limiter, env={}).rate_limits is limits
+    for extra in ({"rate_limits": RateLimits()}, {"utilization": 0.5}):
+        with pytest.raises(ConfigurationError, match="to the limiter"):
+            QualtricsClient(TOKEN, datacenter="iad1", limiter=limiter, env={}, **extra)
