@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import aiohttp
 import pytest
 
 from qualtrics_async import QualtricsClient, RetryPolicy, Timeouts
-from qualtrics_async.testing import QualtricsEmulator
+from qualtrics_async.testing import QualtricsEmulator, RedisServer, find_redis_server
 
 TOKEN = "emulator-token"  # the emulator's default API token
 
@@ -69,3 +70,31 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A plain aiohttp session, for raw requests to the emulator."""
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+REQUIRE_REDIS = os.environ.get("QUALTRICS_ASYNC_REQUIRE_REDIS") == "1"
+"""Set by .ci/run: a missing redis-server (or libfaketime) fails the Redis tests instead of skipping them."""
+
+
+def need_redis_server() -> None:
+    """Skip the calling test when Debian's redis-server is not installed (fail under REQUIRE_REDIS)."""
+    if find_redis_server() is None:
+        message = "redis-server is not installed (apt-get install redis-server; .ci/run installs it)"
+        if REQUIRE_REDIS:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis for the Redis tests: QUALTRICS_ASYNC_TEST_REDIS_URL (CI's server) or a throwaway one.
+
+    Tests share it, each under its own namespace.
+    """
+    url = os.environ.get("QUALTRICS_ASYNC_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    need_redis_server()
+    with RedisServer() as server:
+        yield server.url

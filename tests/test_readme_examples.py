@@ -105,3 +105,31 @@ def test_readme_families_table_matches_the_client() -> None:
 def test_readme_webhooks_example() -> None:
     namespace = _example("webhooks")
     assert namespace["event"].survey_id == "SV_123"
+
+
+@pytest.mark.redis
+async def test_readme_redis_limiter_example(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two of the README's workers, concurrently, against one emulator: both done, one budget, no 429."""
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    worker = _example("redis-limiter")["worker"]
+    async with QualtricsEmulator(seed=1) as emulator:
+        monkeypatch.setenv("QUALTRICS_API_TOKEN", emulator.api_token)
+        monkeypatch.setenv("QUALTRICS_BASE_URL", emulator.base_url)
+        surveys = emulator.data.surveys[:6]
+        await asyncio.gather(
+            worker([s["id"] for s in surveys[:3]], redis_url), worker([s["id"] for s in surveys[3:]], redis_url)
+        )
+        assert emulator.stats.throttled == 0
+    out = capsys.readouterr().out
+    assert all(s["name"] in out for s in surveys)
+    assert "namespace='acme-brand', state='shared'" in out
+    observer = Redis.from_url(redis_url)
+    try:
+        assert await observer.exists("qa:{acme-brand}:brand")
+    finally:
+        await observer.aclose()

@@ -24,41 +24,20 @@ from redis.asyncio import Redis
 
 from qualtrics_async import QualtricsClient, RateLimits, RedisRateLimiter
 from qualtrics_async.errors import ConfigurationError, RateLimiterUnavailableError
-from qualtrics_async.testing import QualtricsEmulator, RedisServer, find_redis_server, max_in_window
-from tests.conftest import make_client
+from qualtrics_async.testing import QualtricsEmulator, RedisServer, max_in_window
+from tests.conftest import REQUIRE_REDIS, make_client, need_redis_server
 
 pytestmark = pytest.mark.redis
 
 EXPORT = "POST /surveys/{surveyId}/export-responses"
 EXPORT_PATH = "/surveys/SV_1/export-responses"
-REQUIRE = os.environ.get("QUALTRICS_ASYNC_REQUIRE_REDIS") == "1"
 WORKER = Path(__file__).resolve().parent / "redis_worker.py"
-
-
-def _need_redis_server() -> None:
-    if find_redis_server() is None:
-        message = "redis-server is not installed (apt-get install redis-server; .ci/run installs it)"
-        if REQUIRE:
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A Redis for this module: QUALTRICS_ASYNC_TEST_REDIS_URL (CI's server) or a throwaway one."""
-    url = os.environ.get("QUALTRICS_ASYNC_TEST_REDIS_URL")
-    if url:
-        yield url
-        return
-    _need_redis_server()
-    with RedisServer() as server:
-        yield server.url
 
 
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
     """A redis-server of this test's own, which it may stop and restart."""
-    _need_redis_server()
+    need_redis_server()
     with RedisServer() as server:
         yield server
 
@@ -184,7 +163,7 @@ async def test_keys_are_bounded_and_share_one_hash_tag(redis_url: str, raw_redis
 
 async def test_the_script_runs_on_a_redis_cluster(tmp_path: Path) -> None:
     """A one-node Redis Cluster: the brand and endpoint keys sit in one slot, so one script takes both."""
-    _need_redis_server()
+    need_redis_server()
     from redis.asyncio.cluster import RedisCluster
 
     config = tmp_path / "nodes.conf"
@@ -224,7 +203,7 @@ async def test_H1_workers_with_skewed_clocks_share_one_budget(redis_url: str) ->
     library = _libfaketime()
     if library is None:
         message = "libfaketime is not installed (apt-get install faketime; .ci/run installs it)"
-        if REQUIRE:
+        if REQUIRE_REDIS:
             pytest.fail(message)
         pytest.skip(message)
     table = RateLimits(brand_per_minute=60, include_defaults=False, window_seconds=1.0)
