@@ -12,7 +12,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
-    "name", ["client_overhead", "decode", "limiter_accuracy", "export_download", "export_stream", "bulk_import"]
+    "name",
+    [
+        "client_overhead",
+        "decode",
+        "limiter_accuracy",
+        "export_download",
+        "export_stream",
+        "bulk_import",
+        "shared_budget",
+    ],
 )
 def test_benchmark_runs_and_reports_its_baseline(name: str) -> None:
     result = subprocess.run(

@@ -1,4 +1,4 @@
-"""RedisRateLimiter against a real redis-server: one budget for many workers (A2, A6, H1).
+"""RedisRateLimiter against a real redis-server: one budget for many workers (A2, A5, A6, A7, H1).
 
 Every test uses its own namespace, so they can share one server; the outage tests start
 their own. Workers are separate limiter instances with their own Redis connections (and,
@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import sys
 import time
 import uuid
@@ -193,7 +194,7 @@ def _libfaketime() -> str | None:
     return found[0] if found else None
 
 
-async def test_H1_workers_with_skewed_clocks_share_one_budget(redis_url: str) -> None:
+async def test_A6_workers_with_skewed_clocks_share_one_budget(redis_url: str) -> None:
     """Three worker processes whose clocks are hours apart (libfaketime) still share one budget exactly.
 
     Grants are decided on Redis' clock (``TIME`` in the script), so a worker's own clock
@@ -257,6 +258,47 @@ async def test_H1_workers_with_skewed_clocks_share_one_budget(redis_url: str) ->
     assert max_in_window(admitted, 1.0) <= 60
     steady = [t for t in admitted if admitted[0] + 0.5 <= t < admitted[-1] - 0.5]
     assert (len(steady) - 1) / (steady[-1] - steady[0]) >= 0.85 * 60
+
+
+# -- cancellation ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given", ["url", "client"])
+async def test_A7_H1_a_waiter_cancelled_at_any_moment_stops(redis_url: str, given: str) -> None:
+    """Tasks cancelled at random moments of their acquire loop (queued, in a Redis call, asleep) all stop.
+
+    On Python 3.11 a cancellation that lands as a redis-py command completes used to be lost
+    (inside ``asyncio.wait_for``): the task then waited for its slot and went on sending. A
+    client passed in keeps redis-py's default socket timeout, so it takes that path.
+    """
+    routes = [f"/surveys/{{surveyId}}/{name}" for name in ("a", "b", "c", "d", "e", "f")]
+    limits = RateLimits(
+        brand_per_minute=2000,
+        endpoints={f"GET {route}": 300 for route in routes},
+        include_defaults=False,
+        window_seconds=1.0,
+    )
+    paths = [route.replace("{surveyId}", "SV_1") for route in routes]
+    rng = random.Random(7)
+    client = Redis.from_url(redis_url)
+    for _round in range(25):
+        source: str | Redis = redis_url if given == "url" else client
+        async with RedisRateLimiter(source, namespace=_namespace(), limits=limits) as limiter:
+
+            async def loop(path: str, limiter: RedisRateLimiter = limiter) -> None:
+                while True:
+                    await limiter.acquire("GET", path)
+
+            tasks = [asyncio.create_task(loop(paths[i % len(paths)])) for i in range(60)]
+            await asyncio.sleep(rng.uniform(0.02, 0.12))
+            for task in tasks:
+                task.cancel()
+            done, pending = await asyncio.wait(tasks, timeout=2.0)
+            for task in pending:
+                task.cancel()  # a second request, so the test itself ends
+            assert not pending, f"round {_round}: {len(pending)} cancelled waiters went on"
+            assert all(task.cancelled() for task in done)
+    await client.aclose()
 
 
 # -- 429 feedback: shared cooldown and AIMD ------------------------------------------------------------

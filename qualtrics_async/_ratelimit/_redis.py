@@ -23,8 +23,9 @@ import math
 import os
 import secrets
 import urllib.parse
+from collections.abc import Awaitable
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from qualtrics_async._logging import logger
 from qualtrics_async._ratelimit._limits import RateLimits
@@ -297,8 +298,7 @@ class RedisRateLimiter:
         if client is None:
             return
         try:
-            async with asyncio.timeout(self._redis_timeout):
-                await client.zrem(self.workers_key, self._worker_id)
+            await self._bounded(client.zrem(self.workers_key, self._worker_id))
         except Exception as exc:  # best effort: the heartbeat expires anyway
             if not _is_redis_failure(exc):
                 raise
@@ -315,10 +315,12 @@ class RedisRateLimiter:
             from redis.backoff import NoBackoff
 
             assert self._url is not None
+            # No socket timeouts of redis-py's own: they are asyncio.wait_for calls, which can
+            # swallow a cancellation on Python 3.11. Every call is bounded by _bounded() instead.
             client = Redis.from_url(
                 self._url,
-                socket_timeout=self._redis_timeout,
-                socket_connect_timeout=self._redis_timeout,
+                socket_timeout=None,
+                socket_connect_timeout=None,
                 retry=Retry(NoBackoff(), 1),  # one reconnect for a connection a restart closed
             )
             self._client = client
@@ -326,6 +328,21 @@ class RedisRateLimiter:
             self._acquire_script = client.register_script(_ACQUIRE)
             self._penalize_script = client.register_script(_PENALIZE)
         return client
+
+    async def _bounded(self, call: Awaitable[Any]) -> Any:
+        """Await one Redis call within ``redis_timeout``, without losing a cancellation.
+
+        On Python 3.11, ``asyncio.wait_for`` (which redis-py wraps around socket I/O) returns
+        the result when a cancellation arrives in the step the I/O completes, so the task
+        would carry on as if never cancelled; the cancellation is re-raised here instead.
+        """
+        task = asyncio.current_task()
+        cancelling = task.cancelling() if task is not None else 0
+        async with asyncio.timeout(self._redis_timeout):
+            result = await call
+        if task is not None and task.cancelling() > cancelling:
+            raise asyncio.CancelledError
+        return result
 
     # -- acquiring -------------------------------------------------------------------------------
 
@@ -378,10 +395,9 @@ class RedisRateLimiter:
         for key in keys:
             pace = self._pace(key)
             args += [pace.interval, pace.slack]
-        async with asyncio.timeout(self._redis_timeout):
-            granted, wait, workers = await self._acquire_script(
-                keys=[*(self.redis_key(k) for k in keys), self.workers_key], args=args, client=client
-            )
+        granted, wait, workers = await self._bounded(
+            self._acquire_script(keys=[*(self.redis_key(k) for k in keys), self.workers_key], args=args, client=client)
+        )
         if int(workers) > 0:
             self._workers_seen = int(workers)
         self._came_back()
@@ -401,12 +417,13 @@ class RedisRateLimiter:
             try:
                 client = self._redis()
                 assert self._penalize_script is not None
-                async with asyncio.timeout(self._redis_timeout):
-                    lowered, multiplier = await self._penalize_script(
+                lowered, multiplier = await self._bounded(
+                    self._penalize_script(
                         keys=[self.redis_key(key)],
                         args=[pause, window, DECREASE_FACTOR, MIN_MULTIPLIER, _KEEP_WINDOWS * window],
                         client=client,
                     )
+                )
             except Exception as exc:
                 if not _is_redis_failure(exc):
                     raise
