@@ -85,6 +85,21 @@ def need_redis_server() -> None:
         pytest.skip(message)
 
 
+def _ping(url: str) -> None:
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            answer = sock.recv(16)
+    except OSError as exc:
+        pytest.fail(f"QUALTRICS_ASYNC_TEST_REDIS_URL={url} does not answer: {exc}")
+    if not answer.startswith(b"+PONG"):
+        pytest.fail(f"QUALTRICS_ASYNC_TEST_REDIS_URL={url} answered {answer!r} to PING")
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A Redis for the Redis tests: QUALTRICS_ASYNC_TEST_REDIS_URL (CI's server) or a throwaway one.
@@ -93,6 +108,7 @@ def redis_url() -> Iterator[str]:
     """
     url = os.environ.get("QUALTRICS_ASYNC_TEST_REDIS_URL")
     if url:
+        _ping(url)  # else every limiter would quietly fall back and the tests prove nothing
         yield url
         return
     need_redis_server()

@@ -122,31 +122,46 @@ async def test_A5_brand_and_endpoint_keys_are_taken_together_across_workers(redi
     assert len(exports) == 50
     assert max_in_window(brand, 1.0) <= 100
     assert max_in_window(exports, 1.0) <= 20
+    # Spaced by the export row's interval (52.6 ms), whichever worker sent; a grant may come up to the
+    # pacer's slack (12.5 ms) early after a late one, so only the mean gap is held to the full interval.
     gaps = [later - earlier for earlier, later in itertools.pairwise(exports)]
-    assert min(gaps) >= 1.0 / 20 * 0.95 * 0.9  # exports spaced by their own row's interval, whichever worker sent
+    assert min(gaps) >= 0.5 / (20 * 0.95)
+    assert (exports[-1] - exports[0]) / len(gaps) >= 0.95 / (20 * 0.95)
     # The export row binds: 50 exports at 19/s take at least 2.6 s. Grants are not queued across workers: an
     # export start competes for each brand slot with the other calls' heads, so it may lose a few of them.
     assert 2.3 <= exports[-1] - exports[0] <= 4.0
 
 
 async def test_A5_a_refused_request_consumes_nothing_on_any_key(redis_url: str, raw_redis: Redis) -> None:
-    """An export start held back by its row takes nothing from the brand budget while it waits."""
+    """An export start held back by one of its keys takes nothing from the other while it waits."""
     namespace = _namespace()
     a = RedisRateLimiter(redis_url, namespace=namespace, limits=_limits())
     b = RedisRateLimiter(redis_url, namespace=namespace, limits=_limits())
+    brand, export = a.redis_key("brand"), a.redis_key(EXPORT)
     async with a, b:
-        await a.acquire("GET", "/whoami")  # the brand key exists now
-        await a.throttled("POST", EXPORT_PATH, retry_after=1.0)  # the export row pauses for 1 s
-        before = await raw_redis.hget(a.redis_key("brand"), "tat")
+        await a.acquire("POST", EXPORT_PATH)  # both keys exist now
+        # The export row paused: the brand key is left alone while the export start waits.
+        await a.throttled("POST", EXPORT_PATH, retry_after=1.0)
+        before = await raw_redis.hget(brand, "tat")
         waiting = asyncio.create_task(b.acquire("POST", EXPORT_PATH))
         await asyncio.sleep(0.3)
         assert not waiting.done()
-        assert await raw_redis.hget(a.redis_key("brand"), "tat") == before  # refused: the brand key untouched
+        assert await raw_redis.hget(brand, "tat") == before
         # The brand budget is all there for calls that do not need the paused row.
         brand_only = await _grant_times(a, "GET", "/whoami", 20)
         assert brand_only[-1] - brand_only[0] < 0.4  # 20 grants at 95/s: ~0.2 s
+        after_brand_only = await raw_redis.hget(brand, "tat")
         await waiting
-        assert await raw_redis.hget(a.redis_key("brand"), "tat") != before
+        assert await raw_redis.hget(brand, "tat") != after_brand_only  # granted: it took its brand slot too
+        # The other way round: the brand key paused leaves the export row alone.
+        await a.throttled("GET", "/whoami", retry_after=0.6)
+        before = await raw_redis.hget(export, "tat")
+        waiting = asyncio.create_task(b.acquire("POST", EXPORT_PATH))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        assert await raw_redis.hget(export, "tat") == before
+        await waiting
+        assert await raw_redis.hget(export, "tat") != before
 
 
 async def test_keys_are_bounded_and_share_one_hash_tag(redis_url: str, raw_redis: Redis) -> None:
@@ -187,6 +202,17 @@ async def test_the_script_runs_on_a_redis_cluster(tmp_path: Path) -> None:
 
 
 # -- clocks ------------------------------------------------------------------------------------------
+
+
+async def test_a_redis_clock_stepped_back_does_not_stall_every_worker(redis_url: str, raw_redis: Redis) -> None:
+    """State written ahead of Redis' clock by more than any grant can be (its clock stepped back an hour) is reset."""
+    async with RedisRateLimiter(redis_url, namespace=_namespace(), limits=_limits()) as limiter:
+        await limiter.acquire("GET", "/whoami")
+        seconds, micros = await raw_redis.time()
+        an_hour_ahead = seconds - 1_735_689_600 + micros / 1e6 + 3600  # the script's epoch is 2025-01-01
+        await raw_redis.hset(limiter.redis_key("brand"), "tat", f"{an_hour_ahead:.6f}")
+        async with asyncio.timeout(2):  # not the hour
+            await limiter.acquire("GET", "/whoami")
 
 
 def _libfaketime() -> str | None:
@@ -335,7 +361,7 @@ async def test_A2_shared_slowdown_once_per_window_then_additive_recovery(
         times = await _grant_times(b, "POST", EXPORT_PATH, 4)
         interval = 0.5 / (20 * 0.95)
         gaps = [y - x for x, y in itertools.pairwise(times)]
-        assert min(gaps[1:]) >= 2 * interval * 0.9
+        assert min(gaps[1:]) >= 1.5 * interval  # half pace: 2 intervals apart, less the slack at most
         # Recovery: +0.1 per clean window, seen by any worker, never above the configured rate.
         await asyncio.sleep(0.55)
         await a.acquire("POST", EXPORT_PATH)
@@ -346,7 +372,7 @@ async def test_A2_shared_slowdown_once_per_window_then_additive_recovery(
         assert float(await raw_redis.hget(key, "mult") or 0) == pytest.approx(1.0)
 
 
-async def test_A2_client_429_reaches_the_shared_limiter(redis_url: str) -> None:
+async def test_A2_client_429_reaches_the_shared_limiter(redis_url: str, raw_redis: Redis) -> None:
     """A 429 answered to one client (Retry-After: 1) holds back another client's requests for that second."""
     namespace = _namespace()
     async with QualtricsEmulator(seed=1, rate_limits=None) as emulator:
@@ -359,9 +385,9 @@ async def test_A2_client_429_reaches_the_shared_limiter(redis_url: str) -> None:
             make_client(emulator, limiter=lb) as second,
         ):
             retried = asyncio.create_task(first.request("GET", "/whoami"))  # a 429, then a retry after 1 s
-            while not any(status == 429 for *_rest, status in emulator.stats.log):  # noqa: ASYNC110 - no event to wait on
-                await asyncio.sleep(0.005)
-            await asyncio.sleep(0.05)  # the first client reports the 429 to Redis
+            async with asyncio.timeout(5):  # until the first client has reported the 429 to Redis
+                while not await raw_redis.hget(la.redis_key("brand"), "until"):  # noqa: ASYNC110 - nothing to await
+                    await asyncio.sleep(0.005)
             await second.request("GET", "/surveys")
             await retried
         log = list(emulator.stats.log)
@@ -389,8 +415,7 @@ async def test_redis_unreachable_at_start_falls_back_to_a_share_of_the_limits(
     messages = [r.getMessage() for r in caplog.records]
     assert any("unreachable" in m and "1/4" in m and str(closed.port) in m for m in messages), messages
     interval = 1.0 / (100 / 4 * 0.95)  # a quarter of the brand limit
-    gaps = [y - x for x, y in itertools.pairwise(times)]
-    assert min(gaps) >= interval * 0.9
+    assert (times[-1] - times[0]) / (len(times) - 1) >= interval * 0.9  # the mean gap: 4x the full-rate one
     await limiter.aclose()
 
 
@@ -428,8 +453,8 @@ async def test_redis_restart_mid_run_falls_back_then_returns_to_the_shared_budge
         during = await _grant_times(limiter, "GET", "/whoami", 10)
         assert limiter.using_fallback
         assert during[-1] - started < 2.0  # no hang: about 10 grants at half the rate
-        gaps = [y - x for x, y in itertools.pairwise(during)]
-        assert min(gaps) >= 1.0 / (50 * 0.95) * 0.9  # 1/2 of the brand limit while alone
+        mean_gap = (during[-1] - during[0]) / (len(during) - 1)
+        assert mean_gap >= 1.0 / (50 * 0.95) * 0.9  # 1/2 of the brand limit while alone
         own_redis.start()  # empty: nothing persisted
         await observer.aclose()
         observer = Redis.from_url(own_redis.url)
@@ -442,6 +467,74 @@ async def test_redis_restart_mid_run_falls_back_then_returns_to_the_shared_budge
     assert any("answers again" in m for m in messages)
     await observer.aclose()
     await limiter.aclose()
+
+
+async def test_a_hung_redis_costs_one_timeout_then_the_fallback_paces(own_redis: RedisServer) -> None:
+    """Redis frozen (SIGSTOP: connections open, no answer): no hang; back to shared once it thaws."""
+    limiter = RedisRateLimiter(
+        own_redis.url, namespace=_namespace(), limits=_limits(), expected_workers=2, recheck_after=0.3
+    )
+    async with limiter:
+        await _grant_times(limiter, "GET", "/whoami", 3)
+        own_redis.pause()
+        try:
+            started = time.monotonic()
+            await _grant_times(limiter, "GET", "/whoami", 5)
+            assert time.monotonic() - started < 0.5 + 1.0  # one redis_timeout (0.5 s), then local pacing
+            assert limiter.using_fallback
+        finally:
+            own_redis.resume()
+        await asyncio.sleep(0.35)
+        await _grant_times(limiter, "GET", "/whoami", 2)
+        assert not limiter.using_fallback
+
+
+def test_a_limiter_serves_one_event_loop_after_another(redis_url: str) -> None:
+    """Closed at the end of one ``asyncio.run`` and used again under the next: it reconnects."""
+    limiter = RedisRateLimiter(redis_url, namespace=_namespace(), limits=_limits())
+
+    async def use() -> bool:
+        async with limiter:
+            await limiter.acquire("GET", "/whoami")
+            await limiter.acquire("POST", EXPORT_PATH)
+            return limiter.using_fallback
+
+    assert asyncio.run(use()) is False
+    assert asyncio.run(use()) is False
+
+
+def test_a_redis_client_of_another_loop_is_refused_clearly(redis_url: str) -> None:
+    async def first_loop() -> tuple[RedisRateLimiter, Redis]:
+        client = Redis.from_url(redis_url)
+        limiter = RedisRateLimiter(client, namespace=_namespace(), limits=_limits())
+        await limiter.acquire("GET", "/whoami")
+        await client.aclose()  # the caller's to close, in its own loop
+        return limiter, client
+
+    limiter, _client = asyncio.run(first_loop())
+
+    async def second_loop() -> None:
+        with pytest.raises(ConfigurationError, match="another event loop"):
+            await limiter.acquire("GET", "/whoami")
+
+    asyncio.run(second_loop())
+
+
+def test_a_password_in_the_url_query_stays_secret(caplog: pytest.LogCaptureFixture) -> None:
+    closed = RedisServer()
+    limiter = RedisRateLimiter(
+        f"redis://127.0.0.1:{closed.port}/0?password=hunter2-query", namespace=_namespace(), limits=_limits()
+    )
+    assert "hunter2-query" not in repr(limiter)
+
+    async def use() -> None:
+        with caplog.at_level(logging.DEBUG, logger="qualtrics_async"):
+            await limiter.acquire("GET", "/whoami")  # Redis unreachable: the fallback warning names the URL
+        await limiter.aclose()
+
+    asyncio.run(use())
+    assert caplog.records
+    assert all("hunter2-query" not in record.getMessage() for record in caplog.records)
 
 
 # -- configuration -------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ _EPOCH = 1_735_689_600
 _ACQUIRE = """
 -- KEYS[1..n-1]: the limit keys of one request; KEYS[n]: the set of live workers.
 -- ARGV: window, recovery step, keep (s), heartbeat worker id or '', stale after (s),
---       then interval and slack of each limit key.
+--       multiplier floor, then interval and slack of each limit key.
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - EPOCH) + tonumber(t[2]) / 1000000
 local window = tonumber(ARGV[1])
@@ -72,25 +72,30 @@ if ARGV[4] ~= '' then
   redis.call('PEXPIRE', KEYS[#KEYS], math.ceil(stale * 1000))
   workers = redis.call('ZCARD', KEYS[#KEYS])
 end
+local floor = tonumber(ARGV[6])
 local ready = now
 local state = {}
 for i = 1, n do
   local h = redis.call('HMGET', KEYS[i], 'tat', 'mult', 'changed', 'until')
-  local s = {tat = tonumber(h[1]) or 0, mult = tonumber(h[2]) or 1, changed = tonumber(h[3]) or 0}
+  local s = {tat = tonumber(h[1]) or now, mult = tonumber(h[2]) or 1, changed = tonumber(h[3]) or now}
+  -- A grant sets tat at most interval / floor ahead; further means Redis' clock stepped back.
+  if s.tat > now + tonumber(ARGV[5 + 2 * i]) / floor then
+    s.tat = now
+  end
   if s.mult < 1 and now - s.changed >= window then
     s.mult = math.min(1, s.mult + step)
     s.changed = now
   end
   state[i] = s
-  ready = math.max(ready, s.tat, tonumber(h[4]) or 0)
+  ready = math.max(ready, s.tat, tonumber(h[4]) or now)
 end
 if ready > now then
   return {0, string.format('%.6f', ready - now), workers}
 end
 for i = 1, n do
   local s = state[i]
-  local interval = tonumber(ARGV[4 + 2 * i])
-  local slack = tonumber(ARGV[5 + 2 * i])
+  local interval = tonumber(ARGV[5 + 2 * i])
+  local slack = tonumber(ARGV[6 + 2 * i])
   local start = now
   if now - s.tat <= slack then
     start = s.tat
@@ -137,14 +142,27 @@ _KEEP_WINDOWS = 1 + math.ceil((1 - MIN_MULTIPLIER) / RECOVERY_STEP)
 
 
 def _display_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``."""
+    """``url`` for messages: any password masked, the query (which may hold one) left out."""
     parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
     host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port is not None else ""
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        port = ""
+    user = parts.username or ""
+    auth = f"{user}:***@" if parts.password is not None else (f"{user}@" if user else "")
+    query = "?…" if parts.query else ""
+    return f"{parts.scheme}://{auth}{host}{port}{parts.path}{query}"
+
+
+def _url_secrets(url: str) -> list[Secret]:
+    """The passwords in a Redis URL (``user:pass@`` or ``?password=``), as masked secrets."""
+    parts = urllib.parse.urlsplit(url)
+    found = [urllib.parse.unquote(parts.password)] if parts.password else []
+    found += urllib.parse.parse_qs(parts.query).get("password", [])
+    return [Secret(value) for value in found if value]
 
 
 def _is_redis_failure(exc: BaseException) -> bool:
@@ -217,9 +235,7 @@ class RedisRateLimiter:
                     f"{_display_url(redis)!r} is not a Redis URL: use redis://host:port/db, rediss://… or unix://…"
                 )
             self._url = redis
-            password = urllib.parse.urlsplit(redis).password
-            if password:
-                self._password = Secret(urllib.parse.unquote(password))  # masked if it ever reaches a log
+            self._secrets = _url_secrets(redis)  # registered, so a log line that holds one is masked
             self._display = _display_url(redis)
         elif isinstance(redis, (Redis, RedisCluster)):
             self._client = redis
@@ -247,6 +263,7 @@ class RedisRateLimiter:
         self._down_until = -math.inf  # loop time before which Redis is not asked again
         self._down = False
         self._fallback: LocalRateLimiter | None = None
+        self._fallback_workers = 0
 
     # -- configuration views -------------------------------------------------------------------
 
@@ -293,7 +310,14 @@ class RedisRateLimiter:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Leave the set of live workers and close the Redis client if this limiter opened it."""
+        """Leave the set of live workers and close the Redis client if this limiter opened it.
+
+        Call it (or use ``async with``) before the event loop ends: Redis connections belong
+        to one loop. A limiter used again under a new loop reconnects.
+        """
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._rebind(loop)
         client = self._client
         if client is None:
             return
@@ -354,13 +378,30 @@ class RedisRateLimiter:
 
     def _gate(self, keys: tuple[str, ...]) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # reopened under a new asyncio.run: locks belong to one loop
-            self._gates.clear()
-            self._loop = loop
+        if loop is not self._loop:
+            self._rebind(loop)
         gate = self._gates.get(keys)
         if gate is None:
             gate = self._gates[keys] = asyncio.Lock()
         return gate
+
+    def _rebind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve another event loop (a client reopened under a new ``asyncio.run``).
+
+        Locks and Redis connections belong to one loop: the gates are dropped, and so is a
+        client this limiter made (its connections died with the old loop); a client passed
+        in cannot be moved.
+        """
+        if self._loop is not None and self._client is not None:
+            if not self._owns_client:
+                raise ConfigurationError(
+                    "this RedisRateLimiter was given a Redis client of another event loop; "
+                    "make the client (and the limiter) inside the loop that uses them, or pass a URL"
+                )
+            self._client = None
+            self._acquire_script = self._penalize_script = None
+        self._gates.clear()
+        self._loop = loop
 
     async def acquire(self, method: str, path: str) -> None:
         """Wait until every key of ``method path`` has room in the shared budget; see :class:`RateLimiter`."""
@@ -374,7 +415,7 @@ class RedisRateLimiter:
                 except Exception as exc:
                     if not _is_redis_failure(exc):
                         raise
-                    self._went_down(exc, raise_error=True)
+                    self._went_down(exc, method=method, path=path)
                     break
                 if wait <= 0:
                     return
@@ -391,7 +432,9 @@ class RedisRateLimiter:
             heartbeat = self._worker_id
             self._next_heartbeat = loop.time() + self._heartbeat_every
         window = self._limits.window_seconds
-        args: list[str | float] = [window, RECOVERY_STEP, _KEEP_WINDOWS * window, heartbeat, 3 * self._heartbeat_every]
+        args: list[str | float] = [
+            window, RECOVERY_STEP, _KEEP_WINDOWS * window, heartbeat, 3 * self._heartbeat_every, MIN_MULTIPLIER,
+        ]  # fmt: skip
         for key in keys:
             pace = self._pace(key)
             args += [pace.interval, pace.slack]
@@ -401,7 +444,7 @@ class RedisRateLimiter:
         if int(workers) > 0:
             self._workers_seen = int(workers)
         self._came_back()
-        return 0.0 if int(granted) else float(wait)
+        return 0.0 if int(granted) else max(float(wait), 1e-6)
 
     # -- 429 feedback ----------------------------------------------------------------------------
 
@@ -427,7 +470,7 @@ class RedisRateLimiter:
             except Exception as exc:
                 if not _is_redis_failure(exc):
                     raise
-                self._went_down(exc, raise_error=False)  # the 429 is the caller's error to see, not this
+                self._went_down(exc)  # the 429 is the caller's error to see, not this one
             else:
                 self._came_back()
                 if int(lowered):
@@ -448,29 +491,35 @@ class RedisRateLimiter:
         """True while Redis failed within the last ``recheck_after`` seconds."""
         return self._down and asyncio.get_running_loop().time() < self._down_until
 
-    def _went_down(self, exc: BaseException, *, raise_error: bool) -> None:
+    def _went_down(self, exc: BaseException, *, method: str | None = None, path: str | None = None) -> None:
+        """Redis failed: raise (fail-fast policy, when acquiring) or switch to the fallback."""
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if self._when_unavailable == "raise":
-            if raise_error:
-                raise RateLimiterUnavailableError(
-                    f"the shared rate limiter could not reach Redis at {self._display} ({reason}); start or "
-                    f"fix Redis, or pass when_unavailable='local' to pace each worker on its own meanwhile"
-                ) from exc
-            return
+            if method is None:
+                logger.warning(
+                    "Redis at %s did not answer (%s): a 429 was not shared with other workers", self._display, reason
+                )
+                return
+            raise RateLimiterUnavailableError(
+                f"the shared rate limiter could not reach Redis at {self._display} ({reason}); start or "
+                f"fix Redis, or pass when_unavailable='local' to pace each worker on its own meanwhile",
+                method=method,
+                path=path,
+            ) from exc
         self._down_until = asyncio.get_running_loop().time() + self._recheck_after
         if self._down:
             logger.debug("Redis at %s still unreachable (%s)", self._display, reason)
             return
         self._down = True
-        workers = self._expected_workers or self._workers_seen or 1
-        self._fallback = LocalRateLimiter(scaled(self._limits, 1 / workers), utilization=self._utilization)
-        hint = "" if self._expected_workers or self._workers_seen else " (pass expected_workers= to share it)"
+        self._local()  # built now, so the warning states the share in use
+        known = self._expected_workers or self._workers_seen
+        hint = "" if known else " (Redis was never reached: pass expected_workers= to share the limits)"
         logger.warning(
             "Redis at %s is unreachable (%s): pacing this worker on its own at 1/%d of the brand's limits%s, "
             "and trying Redis again every %g s",
             self._display,
             reason,
-            workers,
+            self._fallback_workers,
             hint,
             self._recheck_after,
         )
@@ -481,8 +530,13 @@ class RedisRateLimiter:
             logger.warning("Redis at %s answers again: back to the shared budget", self._display)
 
     def _local(self) -> LocalRateLimiter:
-        """The fallback limiter (only reached while Redis is down)."""
-        if self._fallback is None:  # a recheck raced with the outage's first failure
-            workers = self._expected_workers or self._workers_seen or 1
+        """The fallback limiter, at 1/workers of every limit.
+
+        Built at the first outage and kept, so a flapping Redis does not reset its pace; built
+        again only when the number of workers to share with has changed.
+        """
+        workers = self._expected_workers or self._workers_seen or 1
+        if self._fallback is None or workers != self._fallback_workers:
             self._fallback = LocalRateLimiter(scaled(self._limits, 1 / workers), utilization=self._utilization)
+            self._fallback_workers = workers
         return self._fallback

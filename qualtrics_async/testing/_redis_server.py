@@ -14,6 +14,7 @@ same port to test an outage::
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -29,11 +30,21 @@ def find_redis_server() -> str | None:
     return shutil.which("redis-server")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _free_port(*, cluster: bool = False) -> int:
+    """A free loopback port; for a Cluster node one at most 55535 whose bus port (+10000) is free too."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            port: int = sock.getsockname()[1]
+        if not cluster:
+            return port
+        if port <= 55535:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as bus:
+                try:
+                    bus.bind((LOOPBACK, port + 10000))
+                except OSError:
+                    continue
+            return port
 
 
 def _pong(port: int) -> bool:
@@ -59,9 +70,9 @@ class RedisServer:
     """
 
     def __init__(self, *, port: int | None = None, executable: str | None = None, args: Sequence[str] = ()) -> None:
-        self.port = port if port is not None else _free_port()
-        self._executable = executable
         self._args = list(args)
+        self.port = port if port is not None else _free_port(cluster="--cluster-enabled" in self._args)
+        self._executable = executable
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -101,11 +112,22 @@ class RedisServer:
                 raise RuntimeError(f"redis-server did not answer PING on port {self.port} within {timeout:g} s")
             time.sleep(0.02)
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open and nothing answers, as with a hung Redis."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server go on (SIGCONT)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop the server (its data is gone: nothing is persisted)."""
         process, self._process = self._process, None
         if process is None:
             return
+        process.send_signal(signal.SIGCONT)  # a paused server would not act on SIGTERM
         process.terminate()
         try:
             process.wait(timeout=5)
