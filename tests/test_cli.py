@@ -9,6 +9,8 @@ import asyncio
 import csv
 import json
 import os
+import re
+import shlex
 import signal
 import stat
 import sys
@@ -102,7 +104,7 @@ async def test_export_writes_whole_files_and_a_summary(emu: QualtricsEmulator, h
     out = tmp_path / "out"
     run = await cli("export", *ids, "-o", str(out), "--concurrency", "2", env=_env(home, emu))
     assert run.code == 0, run.err
-    assert f"exported 3 of 3 surveys" in run.out
+    assert "exported 3 of 3 surveys" in run.out
     assert ESCAPE not in run.out
     for survey_id in ids:
         archive = out / f"{survey_id}.zip"
@@ -208,7 +210,9 @@ async def test_contacts_import_reports_and_writes_failures(emu: QualtricsEmulato
 async def test_contacts_import_all_landed_exits_0(emu: QualtricsEmulator, home: Path, tmp_path: Path) -> None:
     source = tmp_path / "ok.csv"
     source.write_text("email,firstName\n" + "".join(f"p{i}@example.org,P{i}\n" for i in range(25)))
-    run = await cli("contacts", "import", str(source), "--directory", emu.data.default_directory_id, env=_env(home, emu))
+    run = await cli(
+        "contacts", "import", str(source), "--directory", emu.data.default_directory_id, env=_env(home, emu)
+    )
     assert run.code == 0, run.err
     assert "25 added" in run.out
     assert not (tmp_path / "ok.csv.failures.csv").exists()
@@ -282,3 +286,36 @@ async def test_profiles_flags_and_environment_in_that_order(emu: QualtricsEmulat
     missing = await cli("--profile", "nope", "whoami", env=_env(home))
     assert missing.code == 2
     assert "no profile [nope]" in missing.err
+
+
+# -- the documented examples ---------------------------------------------------------------------------
+
+
+async def test_every_command_line_in_the_cli_docs_runs(emu: QualtricsEmulator, home: Path, tmp_path: Path) -> None:
+    """Each line of docs/cli.md's examples, with the emulator's ids for the ones shown, exits 0."""
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+    block = re.search(r"<!-- cli-examples -->\s*```sh\n(.+?)\n```", docs, re.S)
+    assert block, "docs/cli.md must mark its examples with <!-- cli-examples -->"
+    lines = [line for line in block.group(1).splitlines() if line.strip()]
+    assert len(lines) >= 8
+    surveys = iter(s["id"] for s in emu.data.surveys)
+    ids: dict[str, str] = {}
+
+    def real(token: str) -> str:
+        if token.startswith("SV_"):
+            return ids.setdefault(token, next(surveys))
+        if token.startswith("POOL_"):
+            return emu.data.default_directory_id
+        return token
+
+    (tmp_path / "crm.csv").write_text("email,firstName\nann@example.org,Ann\nbob@example.org,Bob\n")
+    for line in lines:
+        argv = [real(token) for token in shlex.split(line)]
+        assert argv[0] == "qualtrics-async", line
+        process = await asyncio.create_subprocess_exec(
+            str(SCRIPT), *argv[1:], env=_env(home, emu), cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, (line, err.decode()[-2000:])
+        assert out.strip(), line

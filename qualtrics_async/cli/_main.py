@@ -33,6 +33,32 @@ QUALTRICS_CLIENT_SECRET) with QUALTRICS_DATACENTER or QUALTRICS_BASE_URL; a prof
 """
 
 
+def _add_common(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """The connection and output options, accepted before and after the command."""
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="log every request (never credentials)"
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", default=default, help="no live progress bars even on a terminal"
+    )
+    auth = parser.add_argument_group("connection")
+    auth.add_argument(
+        "--datacenter", default=default, help=f"datacenter id, e.g. {', '.join(sorted(KNOWN_DATACENTERS)[:3])}"
+    )
+    auth.add_argument(
+        "--base-url", default=default, help="host root instead of a datacenter, e.g. https://brand.iad1.qualtrics.com"
+    )
+    auth.add_argument("--token", default=default, help="API token (prefer QUALTRICS_API_TOKEN or a profile)")
+    auth.add_argument("--client-id", default=default, help="OAuth client id")
+    auth.add_argument(
+        "--client-secret", default=default, help="OAuth client secret (prefer QUALTRICS_CLIENT_SECRET or a profile)"
+    )
+    auth.add_argument(
+        "--profile", default=default, help="profile (table) of the config file; default [default] or QUALTRICS_PROFILE"
+    )
+    auth.add_argument("--config", default=default, help="config file (default ~/.config/qualtrics-async/config.toml)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qualtrics-async",
@@ -41,28 +67,25 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"qualtrics-async {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every request (never credentials)")
-    parser.add_argument("--no-progress", action="store_true", help="no live progress bars even on a terminal")
-    auth = parser.add_argument_group("connection")
-    auth.add_argument("--datacenter", help=f"datacenter id, e.g. {', '.join(sorted(KNOWN_DATACENTERS)[:3])}")
-    auth.add_argument("--base-url", help="host root instead of a datacenter, e.g. https://brand.iad1.qualtrics.com")
-    auth.add_argument("--token", help="API token (prefer QUALTRICS_API_TOKEN or a profile)")
-    auth.add_argument("--client-id", help="OAuth client id")
-    auth.add_argument("--client-secret", help="OAuth client secret (prefer QUALTRICS_CLIENT_SECRET or a profile)")
-    auth.add_argument("--profile", help="profile (table) of the config file; default [default] or QUALTRICS_PROFILE")
-    auth.add_argument("--config", help="config file (default ~/.config/qualtrics-async/config.toml)")
+    _add_common(parser, default=None)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common(common, default=argparse.SUPPRESS)  # after the command: overrides only what is given
 
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    whoami = sub.add_parser("whoami", help="who the credentials belong to")
+    whoami = sub.add_parser("whoami", help="who the credentials belong to", parents=[common])
     whoami.add_argument("--json", action="store_true", help="print JSON")
 
     surveys = sub.add_parser("surveys", help="surveys").add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = surveys.add_parser("list", help="list every survey (a table, or --json / --ndjson for pipes)")
+    listing = surveys.add_parser(
+        "list", help="list every survey (a table, or --json / --ndjson for pipes)", parents=[common]
+    )
     shape = listing.add_mutually_exclusive_group()
     shape.add_argument("--json", action="store_true", help="one JSON array")
     shape.add_argument("--ndjson", action="store_true", help="one JSON object per line, as pages arrive")
 
-    export = sub.add_parser("export", help="export survey responses to files, several surveys at once")
+    export = sub.add_parser(
+        "export", help="export survey responses to files, several surveys at once", parents=[common]
+    )
     export.add_argument("survey_ids", nargs="+", metavar="SURVEY_ID")
     export.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the files (created)")
     export.add_argument("--format", choices=FORMATS, default="csv")
@@ -80,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     contacts = sub.add_parser("contacts", help="XM Directory contacts").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
-    importing = contacts.add_parser("import", help="bulk-import a CSV of contacts into a directory")
+    importing = contacts.add_parser("import", help="bulk-import a CSV of contacts into a directory", parents=[common])
     importing.add_argument("file", metavar="FILE.csv")
     importing.add_argument("--directory", required=True, metavar="POOL_ID", help="the directory (POOL_...)")
     importing.add_argument("--mailing-list", metavar="CG_ID", help="add them to this mailing list too")
@@ -97,7 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--seed", type=int, default=0)
     emulator.add_argument("--no-rate-limits", action="store_true", help="do not enforce the published rate limits")
 
-    demo = sub.add_parser("demo", help="the main job against the bundled emulator (no credentials, no network)")
+    demo = sub.add_parser(
+        "demo", help="the main job against the bundled emulator (no credentials, no network)", parents=[common]
+    )
     demo.add_argument("--seed", type=int, default=0, help="seed of the emulator's generated data")
     demo.add_argument("--surveys", type=int, default=12, help="surveys in the emulator, all exported")
     demo.add_argument("--contacts", type=int, default=1000, help="contacts already in the emulator's directory")
@@ -196,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(command(args, display))
     except ConfigurationError as exc:
         print(f"qualtrics-async: error: {exc}", file=sys.stderr)
+        print("(settings come from flags, QUALTRICS_* variables or a profile file: see qualtrics-async --help)",
+              file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
     except QualtricsError as exc:
         print(f"qualtrics-async: error: {exc}", file=sys.stderr)
