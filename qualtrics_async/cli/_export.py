@@ -56,11 +56,11 @@ class ExportBars:
 
 
 async def _incremental(
-    client: QualtricsClient, args: argparse.Namespace, output: Path, progress: ExportBars
+    client: QualtricsClient, args: argparse.Namespace, ids: list[str], output: Path, progress: ExportBars
 ) -> AsyncGenerator[Outcome, None]:
     """``export_incremental`` for each survey, ``--concurrency`` at a time, yielded as they finish."""
     state = Path(args.incremental)
-    several = len(args.survey_ids) > 1
+    several = len(ids) > 1
     if several:
         await anyio.Path(state).mkdir(parents=True, exist_ok=True)
     slots = asyncio.Semaphore(args.concurrency)
@@ -79,9 +79,9 @@ async def _incremental(
                 await finished.put(run)
 
     async with asyncio.TaskGroup() as group:
-        for survey_id in args.survey_ids:
+        for survey_id in ids:
             group.create_task(one(survey_id))
-        for _ in args.survey_ids:
+        for _ in ids:
             yield await finished.get()
 
 
@@ -102,7 +102,7 @@ async def run(args: argparse.Namespace, display: Display) -> int:
             progress = ExportBars(bars, ids)
             outcomes: AsyncGenerator[Outcome, None]
             if args.incremental:
-                outcomes = _incremental(client, args, output, progress)
+                outcomes = _incremental(client, args, ids, output, progress)
             else:
                 options = {"start_date": args.since} if args.since else {}
                 outcomes = client.responses.export_many(

@@ -232,4 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_API_ERROR
     except KeyboardInterrupt:
         print("qualtrics-async: interrupted", file=sys.stderr)
+        checkpoint = getattr(args, "checkpoint", None)
+        if checkpoint:
+            print(
+                f"qualtrics-async: the checkpoint {checkpoint} holds every batch that settled; run the same "
+                "command again to resume",
+                file=sys.stderr,
+            )
         return EXIT_INTERRUPTED
