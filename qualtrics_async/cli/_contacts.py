@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import msgspec
 
-from qualtrics_async.cli._console import Display
+from qualtrics_async.cli._console import Bars, Display
 from qualtrics_async.cli._main import EXIT_API_ERROR, EXIT_OK, make_client
 from qualtrics_async.contact_import import BulkImportProgress, ImportReport
 from qualtrics_async.errors import ConfigurationError, QualtricsError
@@ -50,6 +51,23 @@ def write_failures(report: ImportReport, path: Path) -> None:
     tmp.replace(path)
 
 
+def import_progress(display: Display, bars: Bars, bar: int) -> Callable[[BulkImportProgress], None]:
+    """The ``progress`` callback of a bulk import: the bar, or a line per batch when not live."""
+
+    printed = -1
+
+    def progress(state: BulkImportProgress) -> None:
+        nonlocal printed
+        counts = f"added {state.added:,}  updated {state.updated:,}  failed {state.failed + state.invalid:,}"
+        bars.update(bar, completed=state.done, total=state.total, counts=counts, rate=state.rate)
+        if not bars.live and state.done != printed:
+            printed = state.done
+            total = f"/{state.total:,}" if state.total is not None else ""
+            display.line(f"{state.done:,}{total} contacts, {state.rate:,.0f}/s; {counts}")
+
+    return progress
+
+
 async def run(args: argparse.Namespace, display: Display) -> int:
     """Import ``args.file``; exit 1 when some contacts did not land (they are in the failures file)."""
     source = Path(args.file)
@@ -67,15 +85,7 @@ async def run(args: argparse.Namespace, display: Display) -> int:
         options["concurrency"] = args.concurrency
     async with make_client(args) as client:
         with display.progress() as bars:
-            bar = bars.add(source.name, total=None, phase="importing", counts="")
-
-            def progress(state: BulkImportProgress) -> None:
-                counts = f"added {state.added:,}  updated {state.updated:,}  failed {state.failed + state.invalid:,}"
-                bars.update(bar, completed=state.done, total=state.total, counts=counts, rate=state.rate)
-                if not bars.live:
-                    total = f"/{state.total:,}" if state.total is not None else ""
-                    display.line(f"{state.done:,}{total} contacts, {state.rate:,.0f}/s; {counts}")
-
+            progress = import_progress(display, bars, bars.add(source.name, total=None, phase="importing", counts=""))
             try:
                 report = await client.contacts.bulk_import_csv(args.directory, source, progress=progress, **options)
             except QualtricsError as exc:

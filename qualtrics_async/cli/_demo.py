@@ -21,10 +21,9 @@ import anyio
 
 from qualtrics_async import QualtricsClient, build_path
 from qualtrics_async.cli._console import Display, human_bytes
-from qualtrics_async.cli._contacts import write_failures
+from qualtrics_async.cli._contacts import import_progress, write_failures
 from qualtrics_async.cli._export import ExportBars
 from qualtrics_async.cli._main import EXIT_OK
-from qualtrics_async.contact_import import BulkImportProgress
 from qualtrics_async.exports import ExportFailure, ExportResult
 from qualtrics_async.exports._records import record_decoder
 from qualtrics_async.models import Contact, Directory
@@ -179,12 +178,7 @@ async def _import_contacts(client: QualtricsClient, display: Display, root: Path
     directories = [d async for d in client.paginate("/directories", item_type=Directory)]
     pool = directories[0].directory_id
     with display.progress() as bars:
-        bar = bars.add(source.name, total=count, phase="importing", counts="")
-
-        def progress(state: BulkImportProgress) -> None:
-            counts = f"added {state.added:,}  updated {state.updated:,}  failed {state.failed + state.invalid:,}"
-            bars.update(bar, completed=state.done, total=state.total, counts=counts, rate=state.rate)
-
+        progress = import_progress(display, bars, bars.add(source.name, total=count, phase="importing", counts=""))
         report = await client.contacts.bulk_import_csv(
             pool,
             source,
