@@ -72,6 +72,8 @@ class QualtricsClient:
             are yours: the client's TLS policy and timeouts do not apply to it, and aiohttp
             itself resends a dropped idempotent request once (on top of ``retry``) unless
             you turn that off.
+        env: where the ``QUALTRICS_*`` defaults above are read from (default ``os.environ``);
+            pass ``{}`` to read none, or a mapping of your own, e.g. in tests.
 
     Raises:
         ConfigurationError: missing credentials, an unknown datacenter, plain http to a

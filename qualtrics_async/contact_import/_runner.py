@@ -394,7 +394,7 @@ class BulkImport:
                 return True
             if status.status == "failed":
                 error = status.error or {}
-                detail = f": {error.get('errorMessage')}" if error.get("errorMessage") else ""
+                detail = f": {str(error.get('errorMessage')).rstrip('.')}" if error.get("errorMessage") else ""
                 raise _JobFailed(f"Qualtrics reported import job {import_id} as failed{detail}")
             if status.status != "inProgress":
                 raise _JobFailed(f"import job {import_id} reports the unknown status {status.status!r}")

@@ -269,10 +269,10 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
 
         The first run exports everything (or from ``since``) and saves a continuation
         token in ``state_file`` (default ``dest_dir/{survey_id}.sync.json``); each later
-        run exports what is new into ``dest_dir/{survey_id}-{run}-{mode}.zip``. An expired
-        or refused token falls back to a date window with an ``overlap`` (reported as
-        ``may_repeat``), so no row is skipped. The state is saved only once the file is
-        whole, so a failed run is repeated by the next.
+        run exports what is new into ``dest_dir/{survey_id}-{run:05d}-{mode}.zip`` (say
+        ``SV_123-00002-continuation.zip``). An expired or refused token falls back to a
+        date window with an ``overlap`` (reported as ``may_repeat``), so no row is skipped.
+        The state is saved only once the file is whole, so a failed run is repeated by the next.
 
         Example::
 
