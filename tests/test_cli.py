@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 API error (or a partly failed job), 2 usage error, 130 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import os
@@ -70,6 +71,30 @@ async def cli(*args: str, env: dict[str, str], timeout: float = 60) -> Run:
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     assert process.returncode is not None
     return Run(process.returncode, out.decode(), err.decode())
+
+
+def _as_from_a_terminal() -> None:
+    """Give the child SIGINT's default action, as a terminal's foreground job has.
+
+    A shell script that starts the test run in the background makes its children ignore
+    SIGINT, and Python leaves an ignored SIGINT ignored; Ctrl-C at a terminal never meets that.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.asynccontextmanager
+async def interruptible(*args: str, env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The console script, running as if from a terminal; killed if the test leaves it running."""
+    process = await asyncio.create_subprocess_exec(
+        str(SCRIPT), *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_as_from_a_terminal,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -152,21 +177,12 @@ async def test_ctrl_c_mid_download_exits_130_and_leaves_no_partial_file(
     survey_id = emu.data.surveys[0]["id"]
     out = tmp_path / "out"
     emu.inject("GET", "/surveys/*/export-responses/*/file", drip=0.02, times=10)  # 50 bytes/s
-    process = await asyncio.create_subprocess_exec(
-        str(SCRIPT),
-        "export",
-        survey_id,
-        "-o",
-        str(out),
-        env=_env(home, emu),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(30):
-        while not list(out.glob("*.part")):  # noqa: ASYNC110 - the file is the event
-            await asyncio.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    _out, err = await asyncio.wait_for(process.communicate(), 30)
+    async with interruptible("export", survey_id, "-o", str(out), env=_env(home, emu)) as process:
+        async with asyncio.timeout(30):
+            while not list(out.glob("*.part")):  # noqa: ASYNC110 - the file is the event
+                await asyncio.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _out, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 130, err.decode()
     assert "interrupted" in err.decode()
     assert list(out.iterdir()) == []  # neither the .part nor a final file
@@ -330,15 +346,12 @@ async def test_ctrl_c_mid_import_keeps_the_checkpoint_and_the_rerun_resumes(
     checkpoint = tmp_path / "big.ckpt"
     args = ["contacts", "import", str(source), "--directory", pool, "--checkpoint", str(checkpoint)]
     emu.inject("POST", "/directories/*/mailinglists/*/transactioncontacts", delay=0.4, times=100)
-    process = await asyncio.create_subprocess_exec(
-        str(SCRIPT), *args, "--batch-size", "300", "--concurrency", "1", env=_env(home, emu),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    async with asyncio.timeout(30):
-        while len(emu.directory.import_jobs) < 2:  # noqa: ASYNC110 - the server's jobs are the event
-            await asyncio.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    _out, err = await asyncio.wait_for(process.communicate(), 30)
+    async with interruptible(*args, "--batch-size", "300", "--concurrency", "1", env=_env(home, emu)) as process:
+        async with asyncio.timeout(30):
+            while len(emu.directory.import_jobs) < 2:  # noqa: ASYNC110 - the server's jobs are the event
+                await asyncio.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _out, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 130, err.decode()
     assert f"the checkpoint {checkpoint} holds every batch that settled" in err.decode()
     sent_before = sum(job.received for job in emu.directory.import_jobs)
