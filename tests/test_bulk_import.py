@@ -499,6 +499,7 @@ async def test_a_checkpoint_refuses_other_input_other_batch_sizes_and_a_second_r
             with pytest.raises(ConfigurationError, match="another import is using the checkpoint"):
                 await client.contacts.bulk_import(pool(fast_emulator), people(1), checkpoint=other)
             release.set()
+        assert not other.with_name("other.ckpt.lock").exists()  # the run's lock goes with it
 
 
 # --- CSV input ----------------------------------------------------------------------------------
