@@ -35,6 +35,9 @@ ERROR_CODE_HINTS: dict[str, str] = {
 }
 """Actionable hints for Qualtrics error codes whose meaning is known (qualtrics-api.md, RELIABILITY.md C1)."""
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# "Request proxied. For faster response times, use this host instead: https://sjc1.qualtrics.com"
+_QUALTRICS_HOST = re.compile(r"(?:https://)?((?:[A-Za-z0-9-]+\.)+qualtrics\.com)\b")
+NOTICE_CHARS = 300
 
 
 @dataclass(slots=True)  # not frozen: built on every call, and frozen __init__ is slower
@@ -147,6 +150,13 @@ def status_error(
     if retry_after is not None:
         parts.append(f"; Retry-After {retry_after:g} s")
     hint = (ERROR_CODE_HINTS.get(error.errorCode or "") if error else None) or cls.hint
+    if meta is not None and meta.notice:
+        notice = meta.notice.strip()
+        parts.append(f"; Qualtrics notice: {notice[:NOTICE_CHARS]!r}")
+        host = _QUALTRICS_HOST.search(notice)
+        if host and 400 <= status < 500:
+            # The classic cause of opaque 400/404s: the account lives on another datacenter.
+            hint = f"Qualtrics names another host: try QualtricsClient(base_url='https://{host.group(1)}')"
     if hint and status >= 500 and meta is not None and meta.requestId:
         hint += ", and quote the requestId to Qualtrics support if it persists"
     if hint:

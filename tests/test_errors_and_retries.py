@@ -213,6 +213,32 @@ async def test_C8_meta_notice_is_logged_once_per_host(
     assert len(messages) == 1
 
 
+@pytest.mark.parametrize("status", [400, 404])
+async def test_C8_an_error_carrying_a_notice_names_the_host_to_use(emulator: QualtricsEmulator, status: int) -> None:
+    # The peers' most repeated complaint: opaque 400/404s from the wrong datacenter, with
+    # the host to use only in meta.notice.
+    notice = "Request proxied. For faster response times, use this host instead: sjc1.qualtrics.com"
+    emulator.inject("GET", "/surveys/*", status=status, notice=notice, times=1)
+    async with make_client(emulator) as client:
+        with pytest.raises(APIStatusError) as info:
+            await client.surveys.get("SV_0123456789abcde")
+    message = str(info.value)
+    assert notice in message
+    assert "base_url='https://sjc1.qualtrics.com'" in message
+    assert info.value.request_id
+    assert info.value.request_id in message
+
+
+async def test_C8_a_server_error_notice_is_quoted_without_a_host_hint(emulator: QualtricsEmulator) -> None:
+    notice = "Scheduled maintenance on sjc1.qualtrics.com until 02:00 UTC"
+    emulator.inject("GET", "/whoami", status=503, notice=notice, times=10)
+    async with make_client(emulator, retry=RetryPolicy(max_attempts=1)) as client:
+        with pytest.raises(ServerError) as info:
+            await client.whoami()
+    assert notice in str(info.value)
+    assert "base_url=" not in str(info.value)
+
+
 async def test_C9_I2_redirect_to_another_origin_is_not_followed_and_gets_no_token(emulator: QualtricsEmulator) -> None:
     async with QualtricsEmulator(seed=2) as elsewhere:
         emulator.inject("GET", "/whoami", redirect_to=f"{elsewhere.base_url}/API/v3/whoami")
