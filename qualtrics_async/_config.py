@@ -38,6 +38,14 @@ KNOWN_DATACENTERS: Mapping[str, str] = {
 """Datacenter ids from qualtrics-api.md §1.2. Brand vanity hosts go through ``base_url``."""
 
 _DATACENTER_RE = re.compile(r"^[a-z0-9]+$")
+_QUALTRICS_HOST_RE = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)?\.qualtrics\.com$")
+
+
+def is_qualtrics_host_url(url: URL) -> bool:
+    """Whether ``url`` is ``https`` on the default port of a Qualtrics datacenter or brand host
+    (``iad1.qualtrics.com``, ``acme.az1.qualtrics.com``); nothing else matches."""
+    host = (url.host or "").lower().rstrip(".")
+    return url.scheme.lower() == "https" and url.port in (None, 443) and bool(_QUALTRICS_HOST_RE.fullmatch(host))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """msgspec types for the Qualtrics envelope, and cached decoders/encoders.
 
 One place decodes JSON: the envelope around every answer (``result`` + ``meta``), list
-pages (``result.elements`` + ``result.nextPage``) and error bodies.
+pages (``result.elements`` + ``result.nextPage``) and error bodies. Models of user-authored
+content (:class:`~qualtrics_async._wire.WireObject`) are built through the ``dec_hook``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import functools
 from typing import Any, Generic, TypeVar
 
 import msgspec
+
+from qualtrics_async._wire import decode_wire_object
 
 T = TypeVar("T")
 
@@ -23,12 +26,33 @@ class ErrorInfo(msgspec.Struct, frozen=True):
 
 
 class Meta(msgspec.Struct, frozen=True):
-    """``meta``: the status line, the request id, and optional notice or error."""
+    """``meta``: the status line, the request id, and optional notice or error.
+
+    Answers recorded before 2016 carry the error in ``meta`` itself (``status: "Error"``,
+    ``errorMessage``, ``internalErrorCode``, ``errorId``); :attr:`error_info` reads both forms.
+    """
 
     httpStatus: str | None = None
     requestId: str | None = None
     notice: str | None = None
     error: ErrorInfo | None = None
+    errorMessage: str | None = None
+    internalErrorCode: str | None = None
+    errorId: str | None = None
+
+    @property
+    def error_info(self) -> ErrorInfo | None:
+        """The error, in the current form (``meta.error``) or the legacy one."""
+        if self.error is not None:
+            return self.error
+        if self.errorMessage is None and self.internalErrorCode is None:
+            return None
+        return ErrorInfo(errorMessage=self.errorMessage, errorCode=self.internalErrorCode)
+
+    @property
+    def request_id(self) -> str | None:
+        """``requestId``, or the legacy ``errorId`` of an old error answer."""
+        return self.requestId or self.errorId
 
 
 class Envelope(msgspec.Struct, Generic[T]):
@@ -53,14 +77,15 @@ class ErrorEnvelope(msgspec.Struct):
 
 @functools.cache
 def envelope_decoder(result_type: Any) -> msgspec.json.Decoder[Envelope[Any]]:
-    """The cached decoder of ``Envelope[result_type]``."""
-    return msgspec.json.Decoder(Envelope[result_type])
+    """The cached decoder of ``Envelope[result_type]`` (:class:`~qualtrics_async._wire.WireObject`
+    models inside it are built by their ``from_wire``)."""
+    return msgspec.json.Decoder(Envelope[result_type], dec_hook=decode_wire_object)
 
 
 @functools.cache
 def page_decoder(item_type: Any) -> msgspec.json.Decoder[Envelope[ListResult[Any]]]:
     """The cached decoder of a list page whose elements are ``item_type``."""
-    return msgspec.json.Decoder(Envelope[ListResult[item_type]])
+    return msgspec.json.Decoder(Envelope[ListResult[item_type]], dec_hook=decode_wire_object)
 
 
 error_decoder = msgspec.json.Decoder(ErrorEnvelope)

@@ -19,6 +19,7 @@ import msgspec
 from qualtrics_async._decoding import ErrorEnvelope, Meta, error_decoder
 from qualtrics_async.errors import (
     APIStatusError,
+    AuthenticationError,
     RateLimitError,
     ResponseDecodeError,
     ResponseValidationError,
@@ -32,8 +33,17 @@ ERROR_CODE_HINTS: dict[str, str] = {
         "Qualtrics refuses to page past 10,000 results of this listing: use an export instead "
         "(the response export, or the XM Directory contact export)"
     ),
+    "ATP_2": (
+        "no credentials reached Qualtrics: the X-API-TOKEN (or Authorization) header was missing or empty; "
+        "check that the token is set, and that no proxy between you and Qualtrics strips the header"
+    ),
 }
-"""Actionable hints for Qualtrics error codes whose meaning is known (qualtrics-api.md, RELIABILITY.md C1)."""
+"""Actionable hints for Qualtrics error codes whose meaning is known (docs/errors.md)."""
+ERROR_CODE_CLASSES: dict[str, type[APIStatusError]] = {
+    # Recorded: missing credentials answer 400 ATP_2, not 401 (docs/fidelity.md).
+    "ATP_2": AuthenticationError,
+}
+"""Error codes whose exception class is not the one of their HTTP status."""
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # "Request proxied. For faster response times, use this host instead: https://sjc1.qualtrics.com"
 _QUALTRICS_HOST = re.compile(r"(?:https://)?((?:[A-Za-z0-9-]+\.)+qualtrics\.com)\b")
@@ -133,8 +143,8 @@ def status_error(
     """The exception for an error answer, with Qualtrics' code, message and requestId."""
     if meta is None:
         meta = decode_error_meta(body)
-    cls = error_for_status(status)
-    error = meta.error if meta else None
+    error = meta.error_info if meta else None
+    cls = ERROR_CODE_CLASSES.get(error.errorCode or "", error_for_status(status)) if error else error_for_status(status)
     body_text = None if meta else snippet(body)
     parts = [f"HTTP {status} {reason}".rstrip()]
     if error and (error.errorMessage or error.errorCode):
@@ -157,7 +167,7 @@ def status_error(
         if host and 400 <= status < 500:
             # The classic cause of opaque 400/404s: the account lives on another datacenter.
             hint = f"Qualtrics names another host: try QualtricsClient(base_url='https://{host.group(1)}')"
-    if hint and status >= 500 and meta is not None and meta.requestId:
+    if hint and status >= 500 and meta is not None and meta.request_id:
         hint += ", and quote the requestId to Qualtrics support if it persists"
     if hint:
         parts.append(f" — {hint}")
@@ -168,7 +178,7 @@ def status_error(
         "body_snippet": body_text,
         "method": call.method,
         "path": call.path,
-        "request_id": meta.requestId if meta else None,
+        "request_id": meta.request_id if meta else None,
         "attempts": call.attempts,
         "elapsed": call.elapsed,
     }

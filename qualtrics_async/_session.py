@@ -23,7 +23,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from qualtrics_async._auth import Auth, TokenUnavailable
-from qualtrics_async._config import API_PREFIX, Endpoint, RetryPolicy, Timeouts
+from qualtrics_async._config import API_PREFIX, Endpoint, RetryPolicy, Timeouts, is_qualtrics_host_url
 from qualtrics_async._decoding import Envelope, Meta, json_encoder
 from qualtrics_async._logging import logger, warn_once
 from qualtrics_async._ratelimit import RateLimiter
@@ -149,6 +149,13 @@ class Session:
     def _resolve(self, path_or_url: str) -> Target:
         if "://" in path_or_url:
             url = URL(path_or_url, encoded=True)
+            if not self.endpoint.same_origin(url) and is_qualtrics_host_url(url):
+                # A proxied answer names the datacenter that served it in its nextPage
+                # (recorded: a call to co1 paged on az1). Qualtrics proxies between its hosts,
+                # so the page is asked of our own origin: the token never leaves it
+                # (docs/pagination.md; to verify on a live tenant).
+                query = f"?{url.raw_query_string}" if url.raw_query_string else ""
+                url = URL(f"{self.endpoint.origin}{url.raw_path}{query}", encoded=True)
             if not self.endpoint.same_origin(url):
                 raise UnsafeURLError(
                     f"refusing to send credentials to {url.origin()!s}: it is not the configured origin "
@@ -544,7 +551,7 @@ class Session:
         meta = envelope.meta
         if meta is not None and meta.notice:
             host = self.endpoint.origin.host or ""
-            warn_once(f"notice:{host}", "Qualtrics notice for %s: %s", host, meta.notice)
+            warn_once(f"notice:{self.endpoint.origin}", "Qualtrics notice for %s: %s", host, meta.notice)
         if meta is not None and meta.httpStatus is not None and not meta.httpStatus.startswith("2"):
             meta_status = status_code_of(meta)
             if meta_status is not None and not 200 <= meta_status < 300:

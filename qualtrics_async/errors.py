@@ -10,7 +10,7 @@ Every error raised by the client derives from :class:`QualtricsError`::
     │   └── TLSError                  certificate or handshake failure (never retried)
     ├── APIStatusError                Qualtrics answered with an error status
     │   ├── BadRequestError           400
-    │   ├── AuthenticationError       401
+    │   ├── AuthenticationError       401, and 400 ATP_2 (no credentials reached Qualtrics)
     │   ├── PermissionDeniedError     403
     │   ├── NotFoundError             404
     │   ├── ConflictError             409
@@ -192,7 +192,8 @@ class BadRequestError(APIStatusError):
 
 
 class AuthenticationError(APIStatusError):
-    """401: the API token or OAuth credentials are missing, invalid or expired."""
+    """401: the API token or OAuth credentials are invalid or expired; also 400 with
+    ``error_code`` ``ATP_2``, Qualtrics' answer when no credentials reached it at all."""
 
     hint = (
         "check QUALTRICS_API_TOKEN (Account Settings > Qualtrics IDs) or the OAuth client id/secret, "

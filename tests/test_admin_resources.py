@@ -184,20 +184,21 @@ async def test_user_create_get_update_list_delete_then_404(emulator: QualtricsEm
         user_id = await client.users.create(new_user(time_zone="Europe/Paris"))
         assert user_id.startswith("UR_")
         user = await client.users.get(user_id)
-        assert (user.username, user.first_name, user.user_type, user.language, user.time_zone, user.status) == (
+        # Recorded users carry accountStatus ("active"), and neither status nor timeZone.
+        assert (user.username, user.first_name, user.user_type, user.language, user.account_status) == (
             "new.user.1@example.com",
             "Nadia",
             "UT_BRANDADMIN",
             "EN",
-            "Europe/Paris",
-            "Enabled",
+            "active",
         )
+        assert user.account_creation_date is not None
         raw = await client.request("GET", f"/users/{user_id}")
         assert "password" not in raw
         assert PASSWORD not in str(raw)
         await client.users.update(user_id, UserUpdate(status="Disabled", language="DE"))
         user = await client.users.get(user_id)
-        assert (user.status, user.language, user.first_name) == ("Disabled", "DE", "Nadia")
+        assert (user.account_status, user.language, user.first_name) == ("disabled", "DE", "Nadia")
         assert user_id in [u.id async for u in client.users.list()]
         await client.users.delete(user_id)
         with pytest.raises(NotFoundError):
@@ -381,7 +382,7 @@ async def test_event_subscription_create_get_list_delete_then_404(
             assert subscription_id.startswith("SUB_")
             assert store.shared_keys[subscription_id] == SHARED_KEY
             subscription = await client.event_subscriptions.get(subscription_id)
-            assert (subscription.topics, subscription.publication_url, subscription.encrypt) == (
+            assert (subscription.topics, subscription.publication_url, subscription.encrypted) == (
                 "surveyengine.completedResponse.SV_abc123",
                 "https://hooks.example.com/q",
                 False,
@@ -445,7 +446,7 @@ async def test_legacy_mailing_list_contacts_follow_pages_and_empty_lists_are_emp
             _ = [c async for c in client.legacy_mailing_lists.list_contacts("ML_nothing0000000")]
     assert len(contacts) == 130  # two offset pages
     assert [c.id for c in contacts] == [c["id"] for c in store.list_contacts.of(panel).values()]
-    assert all(c.id.startswith("MLRP_") and c.external_data_ref and c.embedded_data for c in contacts)
+    assert all(c.id.startswith("MLRP_") and c.external_data_reference and c.embedded_data for c in contacts)
 
 
 async def test_I5_a_subscription_without_a_shared_key_or_over_http_is_warned_about(

@@ -537,3 +537,24 @@ async def test_a_fetched_contact_is_refused_as_a_write_body(emulator: QualtricsE
             await client.contacts.update(pool, contact.contact_id, contact)
         assert emulator.stats.requests == before
         await client.contacts.update(pool, contact.contact_id, contact.to_input())
+
+
+async def test_search_accepts_the_contact_id_keyed_id_as_qualtrics_example_shows() -> None:
+    # Qualtrics' own example of a search answer keys the id "id" (unconfirmed by a recording);
+    # list answers say "contactId". Both must give contact_id; neither is a validation error.
+    from tests.replay import ReplayServer
+    from tests.test_recordings import replay_client
+
+    page = (
+        b'{"result":{"elements":[{"id":"CID_1234567890abcde","firstName":"Ann","email":"ann@example.org"},'
+        b'{"contactId":"CID_abcde1234567890","firstName":"Ben"}],"nextPage":null},'
+        b'"meta":{"httpStatus":"200 - OK","requestId":"r"}}'
+    )
+    server = ReplayServer().answer_raw("POST", "/directories/{directoryId}/contacts/search", page)
+    async with server, replay_client(server) as client:
+        found = [c async for c in client.contacts.search("POOL_1", {"filterType": "email", "value": "x"})]
+    assert [(c.contact_id, c.first_name) for c in found] == [
+        ("CID_1234567890abcde", "Ann"),
+        ("CID_abcde1234567890", "Ben"),
+    ]
+    assert found[0].email == "ann@example.org"

@@ -124,16 +124,23 @@ async def test_envelope_and_request_id(emulator: QualtricsEmulator, http: aiohtt
 
 
 async def test_unknown_routes_are_404_envelopes(emulator: QualtricsEmulator, http: aiohttp.ClientSession) -> None:
+    """The gateway's own recorded not-found answer: no errorCode, no requestId."""
     for method, url in [
         ("GET", emulator.api_url + "/no-such-thing"),
         ("POST", emulator.api_url + "/whoami"),
         ("GET", emulator.api_url),
         ("GET", emulator.base_url + "/elsewhere"),
+        ("GET", f"{emulator.api_url}/surveys/{emulator.data.surveys[0]['id']}/responses"),
     ]:
         async with http.request(method, url, headers=auth(emulator)) as resp:
             assert resp.status == 404, url
             assert resp.content_type == "application/json"
-            assert_error(await resp.json(), 404)
+            assert await resp.json() == {
+                "meta": {
+                    "httpStatus": "404 - Not Found",
+                    "error": {"errorMessage": "The requested resource does not exist."},
+                }
+            }
 
 
 # --- authentication --------------------------------------------------------------------------
@@ -142,8 +149,15 @@ async def test_unknown_routes_are_404_envelopes(emulator: QualtricsEmulator, htt
 async def test_api_token_header(emulator: QualtricsEmulator, http: aiohttp.ClientSession) -> None:
     url = emulator.api_url + "/whoami"
     assert (await get(http, url, {"x-api-token": emulator.api_token}))[0] == 200  # header name case-insensitive
+    for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer "}):
+        status, body = await get(http, url, headers)
+        assert status == 400, headers  # recorded: no credentials at all is a 400, not a 401
+        assert_error(body, 400)
+        assert body["meta"]["error"] == {
+            "errorMessage": "Expected authorization in headers, but none provided.",
+            "errorCode": "ATP_2",
+        }
     for headers in (
-        {},
         {"X-API-TOKEN": "wrong"},
         {"X-API-TOKEN": emulator.api_token.upper()},
         {"Authorization": "Bearer not-a-token"},
@@ -378,7 +392,7 @@ async def test_sliding_window_answers_429_and_unauthenticated_calls_are_not_coun
     async with QualtricsEmulator(rate_limits=limits, limit_mode="sliding") as emu:
         url = emu.api_url + "/whoami"
         for _ in range(8):  # no brand can be charged for these
-            assert (await get(http, url))[0] == 401
+            assert (await get(http, url))[0] == 400  # no credentials: ATP_2
         started = time.monotonic()
         for _ in range(5):
             assert (await get(http, url, auth(emu)))[0] == 200
@@ -391,7 +405,7 @@ async def test_sliding_window_answers_429_and_unauthenticated_calls_are_not_coun
         assert emu.stats.throttled == 1
         await asyncio.sleep(max(0.0, started + 1.0 - time.monotonic()) + 0.05)
         assert (await get(http, url, auth(emu)))[0] == 200
-        assert emu.stats.max_in_window(1.0, exclude_statuses=(401, 429)) <= 5
+        assert emu.stats.max_in_window(1.0, exclude_statuses=(400, 429)) <= 5
 
 
 async def test_retry_after_only_when_enabled(http: aiohttp.ClientSession) -> None:
@@ -524,6 +538,47 @@ async def test_fault_headers_notice_and_next_page(emulator: QualtricsEmulator, h
     assert body["result"]["nextPage"] == url  # a page that points at itself
 
 
+async def test_proxied_host_puts_the_recorded_notice_on_every_answer(
+    emulator: QualtricsEmulator, http: aiohttp.ClientSession
+) -> None:
+    notice = "Request proxied. For faster response times, use this host instead: az1.qualtrics.com"
+    url = emulator.api_url + "/whoami"
+    assert "notice" not in (await get(http, url, auth(emulator)))[1]["meta"]  # off by default
+    emulator.proxied_host = "az1.qualtrics.com"
+    for path, headers in (
+        ("/whoami", auth(emulator)),
+        ("/surveys/SV_000000000000000", auth(emulator)),  # errors too
+        ("/whoami", {}),  # and the missing-credentials answer
+        ("/no-such-thing", auth(emulator)),
+    ):
+        _status, body = await get(http, emulator.api_url + path, headers)
+        assert body["meta"]["notice"] == notice, path
+    emulator.inject("GET", "/whoami", notice="Request proxied to fra1")  # a chosen notice wins
+    assert (await get(http, url, auth(emulator)))[1]["meta"]["notice"] == "Request proxied to fra1"
+    emulator.proxied_host = None
+    assert "notice" not in (await get(http, url, auth(emulator)))[1]["meta"]
+    async with QualtricsEmulator(rate_limits=None, proxied_host="sjc1.qualtrics.com") as emu:
+        _status, body = await get(http, emu.api_url + "/whoami", auth(emu))
+        assert body["meta"]["notice"].endswith("use this host instead: sjc1.qualtrics.com")
+
+
+async def test_proxied_next_pages_name_the_proxied_host(
+    emulator: QualtricsEmulator, http: aiohttp.ClientSession
+) -> None:
+    """As recorded: a proxied page's nextPage names the other host, with proxyDepth/proxyInfo."""
+    emulator.proxied_host = "az1.qualtrics.com"
+    emulator.proxy_next_pages = True
+    _status, body = await get(http, emulator.api_url + "/surveys", auth(emulator), pageSize="2")
+    next_page = URL(body["result"]["nextPage"])
+    assert (next_page.scheme, next_page.host, next_page.path) == ("https", "az1.qualtrics.com", "/API/v3/surveys")
+    assert next_page.query["proxyDepth"] == "1"
+    assert json.loads(next_page.query["proxyInfo"]) == {"proxyDepth": 1}
+    own_host = URL(emulator.api_url + "/surveys").with_query(next_page.query)  # the same path and query, asked here
+    status, second = await get(http, own_host, auth(emulator))
+    assert status == 200
+    assert [s["id"] for s in second["result"]["elements"]] == [s["id"] for s in emulator.data.surveys[2:4]]
+
+
 async def test_fault_redirect(emulator: QualtricsEmulator, http: aiohttp.ClientSession) -> None:
     emulator.inject("GET", "/whoami", redirect_to="https://fra1.qualtrics.com/API/v3/whoami")
     async with http.get(emulator.api_url + "/whoami", headers=auth(emulator), allow_redirects=False) as resp:
@@ -617,7 +672,7 @@ async def test_faults_apply_after_auth_and_rate_limit(http: aiohttp.ClientSessio
     limits = RateLimits(brand_per_minute=1, include_defaults=False, window_seconds=5.0)
     async with QualtricsEmulator(rate_limits=limits) as emu:
         fault = emu.inject("GET", "/whoami", status=500, times=2)
-        assert (await get(http, emu.api_url + "/whoami"))[0] == 401  # no credentials: the fault waits
+        assert (await get(http, emu.api_url + "/whoami"))[0] == 400  # no credentials: the fault waits
         assert (await get(http, emu.api_url + "/whoami", auth(emu)))[0] == 500
         assert (await get(http, emu.api_url + "/whoami", auth(emu)))[0] == 429  # throttled: fault not used up
         assert (fault.fired, fault.remaining) == (1, 1)
@@ -653,11 +708,11 @@ async def test_stats(emulator: QualtricsEmulator, http: aiohttp.ClientSession) -
     await get(http, emulator.api_url + "/surveys/SV_aaaaaaaaaaaaaaa/nothing/1234", auth(emulator))
     assert stats.requests == 4
     assert stats.by_route == {"GET /whoami": 2, "GET /surveys/{surveyId}": 1, "GET /surveys/{id}/nothing/{id}": 1}
-    assert stats.statuses == {200: 2, 401: 1, 404: 1}
+    assert stats.statuses == {200: 2, 400: 1, 404: 1}
     assert [(method, path, status) for _t, method, path, status in stats.log] == [
         ("GET", "/API/v3/whoami", 200),
         ("GET", f"/API/v3/surveys/{survey_id}", 200),
-        ("GET", "/API/v3/whoami", 401),
+        ("GET", "/API/v3/whoami", 400),
         ("GET", "/API/v3/surveys/SV_aaaaaaaaaaaaaaa/nothing/1234", 404),
     ]
     times = [t for t, *_ in stats.log]

@@ -26,6 +26,7 @@ import pytest
 from multidict import CIMultiDictProxy
 
 from qualtrics_async.testing import EXPORT_FILES, ExportJobInfo, QualtricsEmulator
+from qualtrics_async.testing._data import SHOWCASE_INDEX
 
 Json = dict[str, Any]
 
@@ -134,8 +135,9 @@ def unzip(data: bytes) -> tuple[zipfile.ZipInfo, bytes]:
         return info, archive.read(info)
 
 
-def csv_rows(text: bytes, delimiter: str = ",") -> list[list[str]]:
-    assert text.startswith(b"\xef\xbb\xbf"), "UTF-8 BOM"
+def csv_rows(text: bytes, delimiter: str = ",", *, bom: bool = False) -> list[list[str]]:
+    """The rows of an export file; recorded current exports have no BOM (``bom``: the older format)."""
+    assert text.startswith(b"\xef\xbb\xbf") == bom, "UTF-8 BOM" if bom else "no UTF-8 BOM"
     return list(csv.reader(io.StringIO(text.decode("utf-8-sig"), newline=""), delimiter=delimiter))
 
 
@@ -893,3 +895,55 @@ async def test_exports_over_the_size_limit_fail(http: aiohttp.ClientSession) -> 
         assert "1.8 GB" in result["error"]["errorMessage"]
         assert "fileId" not in result
         assert (await finish(http, emu, small, await started(http, emu, small, {"format": "csv"})))["fileId"]
+
+
+async def test_csv_bom_is_an_option_for_the_older_format(fast: QualtricsEmulator, http: aiohttp.ClientSession) -> None:
+    survey_id = first_survey(fast)
+    _result, plain, _headers = await export(http, fast, survey_id, {"format": "csv", "compress": False})
+    fast.csv_bom = True
+    _result, with_bom, _headers = await export(http, fast, survey_id, {"format": "tsv", "compress": False})
+    assert csv_rows(plain)[0] == csv_rows(with_bom, "\t", bom=True)[0]
+    async with QualtricsEmulator(rate_limits=None, csv_bom=True, export_seconds=0) as emu:
+        _result, data, _headers = await export(http, emu, first_survey(emu), {"format": "csv", "compress": False})
+        assert data.startswith(b"\xef\xbb\xbf")
+
+
+async def test_timing_meta_and_multiple_answer_columns_are_named_as_recorded(
+    fast: QualtricsEmulator, http: aiohttp.ClientSession
+) -> None:
+    survey_id = fast.data.surveys[SHOWCASE_INDEX]["id"]
+    questions = fast.data.survey_details[survey_id]["questions"]
+    kinds = {q["questionType"]["type"]: qid for qid, q in questions.items() if q["questionType"]["type"] != "MC"}
+    multi = next(qid for qid, q in questions.items() if q["questionType"]["selector"] == "MAVR")
+    timing, meta = kinds["Timing"], kinds["Meta"]
+    _result, data, _headers = await export(http, fast, survey_id, {"format": "csv", "compress": False})
+    names, labels, imports, *responses = csv_rows(data)
+    ids = [json.loads(cell) for cell in imports]
+    column = {name: n for n, name in enumerate(names)}
+    for measure, suffix in (
+        ("First Click", "FIRST_CLICK"),
+        ("Page Submit", "PAGE_SUBMIT"),
+        ("Click Count", "CLICK_COUNT"),
+    ):
+        assert ids[column[f"timing_{measure}"]] == {"ImportId": f"{timing}_{suffix}"}
+        assert labels[column[f"timing_{measure}"]] == f"Timing - {measure}"
+    for name, suffix in (("Browser", "BROWSER"), ("Operating System", "OS"), ("Resolution", "RESOLUTION")):
+        assert ids[column[f"metainfo_{name}"]] == {"ImportId": f"{meta}_{suffix}"}
+    tag = questions[multi]["questionName"]
+    assert [ids[column[f"{tag}_{n}"]] for n in (1, 2, 3)] == [
+        {"ImportId": multi, "choiceId": str(n)} for n in (1, 2, 3)
+    ]
+    assert ids[column[f"{tag}_3_TEXT"]] == {"ImportId": f"{multi}_3_TEXT"}
+    assert labels[column[f"{tag}_1"]].endswith(" - Selected Choice - Email")
+    assert "\n" in labels[column[f"{tag}_1"]]  # a question text with a line break, quoted in the header
+    seconds = [row[column["timing_First Click"]] for row in responses]
+    assert all(re.fullmatch(r"\d+\.\d+", cell) for cell in seconds)
+    assert all(row[column[f"{tag}_2"]] in ("", "2") for row in responses)
+
+    _result, data, _headers = await export(http, fast, survey_id, {"format": "json", "compress": False})
+    records = json.loads(data)["responses"]
+    chosen = [r["values"][multi] for r in records if multi in r["values"]]
+    assert chosen
+    assert all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in chosen)
+    assert all(isinstance(r["values"][f"{timing}_FIRST_CLICK"], float) for r in records)
+    assert records[0]["displayedValues"][multi] == [1, 2, 3]

@@ -142,7 +142,18 @@ _ORIGIN = "https://iad1.qualtrics.com"
 
 @given(
     scheme=st.sampled_from(["https", "http", "ftp"]),
-    host=st.sampled_from(["iad1.qualtrics.com", "IAD1.qualtrics.com", "evil.com", "iad1.qualtrics.com.evil.com"]),
+    host=st.sampled_from(
+        [
+            "iad1.qualtrics.com",
+            "IAD1.qualtrics.com",
+            "evil.com",
+            "iad1.qualtrics.com.evil.com",
+            "sjc1.qualtrics.com",
+            "brand.az1.qualtrics.com",
+            "evilqualtrics.com",
+            "qualtrics.com",
+        ]
+    ),
     port=st.sampled_from(["", ":443", ":8443", ":80"]),
     path=st.sampled_from(["/API/v3/surveys", "/API/v3", "/other", "/API/v3x/surveys", "/API/v3/../x"]),
     query=st.text(alphabet="abc=&%?0123456789", max_size=10),
@@ -159,7 +170,9 @@ def test_E2_next_page_validation_never_lets_a_foreign_origin_through(
     session._api_root = str(session.endpoint.api_root)
     session._targets = {}
     url = f"{scheme}://{host}{port}{path}?{query}"
-    same_origin = scheme == "https" and host.lower() == "iad1.qualtrics.com" and port in ("", ":443")
+    # Another Qualtrics host (a proxied answer's nextPage) is asked of our own origin instead.
+    qualtrics_host = host.lower().endswith(".qualtrics.com") and host.count(".") in (2, 3)
+    same_origin = scheme == "https" and qualtrics_host and port in ("", ":443")
     inside_api = path == "/API/v3" or path.startswith("/API/v3/")
     try:
         target = session.target(url)
@@ -170,3 +183,17 @@ def test_E2_next_page_validation_never_lets_a_foreign_origin_through(
         assert same_origin
         assert inside_api
         assert URL(str(target.url)).host == "iad1.qualtrics.com"
+        assert str(target.url).lower().startswith("https://iad1.qualtrics.com/api/v3")
+
+
+async def test_E2_a_walk_served_through_another_datacenter_stays_on_our_host() -> None:
+    # Recorded: a proxied answer's nextPage names the datacenter that served it. The walk goes
+    # on, every page asked of the configured host (the token goes nowhere else).
+    async with QualtricsEmulator(seed=3, surveys=230, proxied_host="az1.qualtrics.com", proxy_next_pages=True) as emu:
+        emu.stats.requests = 0
+        async with make_client(emu) as client:
+            pages = [page async for page in client.pages("/surveys")]
+        assert all(p.next_page is None or p.next_page.startswith("https://az1.qualtrics.com/") for p in pages)
+        assert sum(len(p.elements) for p in pages) == 230
+        assert len(pages) == 3
+        assert emu.stats.requests == 3

@@ -205,3 +205,29 @@ def test_D5_lone_surrogate_is_rejected_consistently() -> None:
     # on encode); the client reports it as a decode error rather than passing a broken string on.
     err = _decode_error(b'{"result": {"id": "SV_1", "name": "\\ud800"}}')
     assert isinstance(err, ResponseDecodeError)
+
+
+def test_C2_missing_credentials_answer_400_ATP_2_and_raise_an_authentication_error() -> None:
+    # Recorded: Qualtrics answers a call without credentials 400 ATP_2, not 401.
+    body = (
+        b'{"meta":{"httpStatus":"400 - Bad Request","error":{"errorMessage":"Expected authorization in headers, '
+        b'but none provided.","errorCode":"ATP_2"},"requestId":"6388361c-b0e8-436a-9712-c486076b02bb"}}'
+    )
+    exc = status_error(400, "Bad Request", body, {}, CallInfo("GET", "/whoami"))
+    assert isinstance(exc, AuthenticationError)
+    assert (exc.status, exc.error_code) == (400, "ATP_2")
+    assert "proxy" in str(exc)
+    assert "6388361c-b0e8-436a-9712-c486076b02bb" in str(exc)
+
+
+def test_C_a_legacy_error_envelope_still_names_the_error() -> None:
+    # Recorded (2015): the error sits in meta itself, with internalErrorCode and errorId.
+    body = (
+        b'{"meta":{"status":"Error","errorMessage":"Missing or invalid parameter panelId.",'
+        b'"internalErrorCode":"GPR_1","errorId":"f399b7aa-7ce4-4d1d-9903-61435a929a9d"},"result":null}'
+    )
+    exc = status_error(400, "Bad Request", body, {}, CallInfo("POST", "/mailinglists/ML_1/contactimports"))
+    assert isinstance(exc, BadRequestError)
+    assert (exc.error_code, exc.error_message) == ("GPR_1", "Missing or invalid parameter panelId.")
+    assert exc.request_id == "f399b7aa-7ce4-4d1d-9903-61435a929a9d"
+    assert "Missing or invalid parameter panelId. (GPR_1)" in str(exc)

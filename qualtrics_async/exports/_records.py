@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import msgspec
 
+from qualtrics_async._logging import logger
 from qualtrics_async.errors import ConfigurationError, ExportCorruptError, ResponseValidationError
 from qualtrics_async.exports._options import STREAMABLE_FORMATS
 
@@ -537,13 +538,20 @@ class JsonRecordDecoder(RecordDecoder):
 
 
 class CsvRecordDecoder(RecordDecoder):
-    """CSV or TSV export: three header rows, then one record per row.
+    """CSV or TSV export: three header rows (two in the legacy format), then one record per row.
 
     The header rows are the column names (:attr:`columns`, the keys of each record), the
     question texts (:attr:`labels`) and the import ids (:attr:`import_ids`, one
     ``{"ImportId": "QID1"}`` JSON object per column, decoded; a cell that is not JSON is
-    kept as text). Records are ``dict[str, str]``, or ``type`` built from that dict with
-    ``msgspec.convert(..., strict=False)``, which parses numbers and dates from text.
+    kept as text). A file whose third row is not import ids is the legacy two-row format
+    (:attr:`import_ids` stays empty) and its third row is its first record. Records are
+    ``dict[str, str]``, or ``type`` built from that dict with ``msgspec.convert(...,
+    strict=False)``, which parses numbers and dates from text.
+
+    Column names repeat in real exports (matrix questions without export tags, recorded:
+    docs/exports.md); no column is dropped for that: every later occurrence of a name is
+    keyed by its import id (``QID4030_4``), or by ``name.2``, ``name.3`` ... where there is
+    none, and a warning names them once.
 
     The text is UTF-8 (a byte-order mark is skipped; a UTF-16 byte-order mark switches to
     UTF-16). Quoted fields may hold separators, doubled quotes and line breaks. Records are
@@ -683,7 +691,7 @@ class CsvRecordDecoder(RecordDecoder):
                     rows = self._read_headers(rows)
                 columns = self.columns
                 if rows and set(map(len, rows)) != {len(columns)}:
-                    self._check_widths(batch, first_line, len(self._headers) - headers)
+                    self._check_widths(batch, first_line, sum(1 for h in self._headers[headers:] if h))
                     rows = [row for row in rows if row]  # only blank lines were off
                 sliced: list[Any] = [dict(zip(columns, row, strict=False)) for row in rows]
                 records += sliced if self._type is None or not sliced else self._convert(sliced, len(records))
@@ -700,18 +708,22 @@ class CsvRecordDecoder(RecordDecoder):
         for row in rows:
             if len(self._headers) == self.HEADER_ROWS:
                 break
+            if len(self._headers) == self.HEADER_ROWS - 1 and row and _is_legacy(self._headers, row):
+                self._headers.append([])  # the legacy format: no import-id row; this row is a record
+                break
             taken += 1
             if row:
                 self._headers.append(row)
         if len(self._headers) == self.HEADER_ROWS:
             names, labels, ids = self._headers
-            if not len(names) == len(labels) == len(ids):
+            if not len(names) == len(labels) == (len(ids) or len(names)):
                 raise ExportCorruptError(
                     f"The {self._format} export's header rows have {len(names)}, {len(labels)} and {len(ids)} "
                     f"fields; they should have one per column; {_RETRY}."
                 )
-            self.columns, self.labels = names, labels
+            self.labels = labels
             self.import_ids = [_import_id(cell) for cell in ids]
+            self.columns = _unique_columns(names, self.import_ids)
         return rows[taken:]
 
     def _check_widths(self, batch: str, first_line: int, headers_left: int) -> None:
@@ -743,6 +755,43 @@ class CsvRecordDecoder(RecordDecoder):
                     raise _invalid_record(self.count + before + index + 1, exc) from None
             raise  # unreachable: one of the records fails alone
         return converted
+
+
+def _is_legacy(headers: list[list[str]], third: list[str]) -> bool:
+    """Whether two header rows and the next row are the legacy export format (recorded): names
+    ``V1, V2, ...``, labels ``ResponseID, ResponseSet, ...``, and no row of import ids."""
+    names, labels = headers
+    first = _import_id(third[0])
+    return (
+        names[:1] == ["V1"] and labels[:1] == ["ResponseID"] and not (isinstance(first, dict) and "ImportId" in first)
+    )
+
+
+def _unique_columns(names: list[str], import_ids: list[Any]) -> list[str]:
+    """``names`` with every repeated name after its first keyed by its import id (or ``name.N``)."""
+    if len(set(names)) == len(names):
+        return names
+    taken = set(names)
+    counts: dict[str, int] = {}
+    columns: list[str] = []
+    renamed: list[str] = []
+    for index, name in enumerate(names):
+        counts[name] = counts.get(name, 0) + 1
+        if counts[name] == 1:
+            columns.append(name)
+            continue
+        found = import_ids[index] if index < len(import_ids) else None
+        key = str(found["ImportId"]) if isinstance(found, dict) and found.get("ImportId") else ""
+        number = counts[name]
+        while not key or key in taken:
+            key = f"{name}.{number}"
+            number += 1
+        taken.add(key)
+        columns.append(key)
+        renamed.append(f"{name!r} → {key!r}")
+    shown = ", ".join(renamed[:5]) + (f" and {len(renamed) - 5} more" if len(renamed) > 5 else "")
+    logger.warning("the export repeats column names; later occurrences are keyed apart: %s", shown)
+    return columns
 
 
 def _import_id(cell: str) -> Any:

@@ -175,10 +175,23 @@ class UserCreate(_UserBody, kw_only=True):
 
 class User(_UserFields, kw_only=True):
     """A user (``UR_…``), as ``GET /users`` lists it and ``GET /users/{userId}`` answers
-    (never with a password). ``status`` is ``Enabled`` or ``Disabled``."""
+    (never with a password).
+
+    ``account_status`` is the recorded ``accountStatus`` (``active``, ...); ``status`` is the
+    ``Enabled``/``Disabled`` of an update body, which no recorded answer carries.
+    ``permissions`` is the brand's permission tree as sent (each leaf ``{state, calculatedState}``).
+    """
 
     id: str
     status: str | None = None
+    account_status: str | None = None
+    organization_id: str | None = None
+    unsubscribed: bool | None = None
+    account_creation_date: datetime | None = None
+    last_login_date: datetime | None = None
+    password_expiration_date: datetime | None = None
+    password_last_changed_date: datetime | None = None
+    permissions: dict[str, Any] | None = None
 
 
 # --- libraries ---------------------------------------------------------------------------------
@@ -258,15 +271,17 @@ class EventSubscriptionCreate(Model):
 
 
 class EventSubscription(Model):
-    """An event subscription (``SUB_…``); Qualtrics never returns its ``sharedKey``.
+    """An event subscription (``SUB_…``), as recorded; Qualtrics never returns its ``sharedKey``.
 
-    ``successful_calls`` is reported by one secondary source only (UNCERTAIN).
+    ``topics`` is one topic string; ``encrypted`` answers the create body's ``encrypt``;
+    ``scope`` is the brand id; ``successful_calls`` counts the deliveries made.
     """
 
     id: str
     topics: str | None = None
     publication_url: str | None = None
-    encrypt: bool | None = None
+    encrypted: bool | None = None
+    scope: str | None = None
     successful_calls: int | None = None
 
 
@@ -274,22 +289,33 @@ class EventSubscription(Model):
 
 
 class LegacyMailingList(Model):
-    """A Research Core mailing list (``ML_…``), retired by Qualtrics on 2026-06-30."""
+    """A Research Core mailing list (``ML_…``), retired by Qualtrics on 2026-06-30.
+
+    ``folder`` is the list's folder in the library (``/Uncategorized`` by default).
+    """
 
     id: str
     library_id: str | None = None
     name: str | None = None
     category: str | None = None
+    folder: str | None = None
 
 
 class LegacyContact(Model):
-    """A contact (``MLRP_…``) of a Research Core mailing list."""
+    """A contact (``MLRP_…``) of a Research Core mailing list, as ``GET`` answers it.
+
+    ``external_data_reference`` is ``externalDataReference`` on the wire (a create body says
+    ``externalDataRef``). ``language`` is whatever the list holds, the text ``"null"``
+    included; ``response_history`` and ``email_history`` are kept as plain JSON.
+    """
 
     id: str
     first_name: str | None = None
     last_name: str | None = None
     email: str | None = None
-    external_data_ref: str | None = None
+    external_data_reference: str | None = None
     language: str | None = None
     unsubscribed: bool | None = None
     embedded_data: dict[str, Any] | None = None
+    response_history: list[Any] | None = None
+    email_history: list[Any] | None = None

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from qualtrics_async.errors import ConfigurationError
 from qualtrics_async.models._base import Model
 
 
@@ -102,6 +103,21 @@ class Contact(ContactInput, kw_only=True):
     def modified_at(self) -> datetime | None:
         """``last_modified`` as an aware UTC datetime."""
         return from_epoch_ms(self.last_modified)
+
+
+class SearchedContact(Contact, kw_only=True):
+    """A contact as ``client.contacts.search`` yields it: a :class:`Contact` whose id may come
+    keyed ``id`` instead of ``contactId``, as Qualtrics' own example of a search answer shows
+    (unconfirmed by any recording, docs/fidelity.md); ``contact_id`` holds it either way."""
+
+    contact_id: str = ""
+    id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.contact_id:
+            if not self.id:
+                raise ConfigurationError("a contact needs its id: contact_id= (`contactId` or `id` on the wire)")
+            self.contact_id = self.id
 
 
 class MailingListContact(Contact, kw_only=True):

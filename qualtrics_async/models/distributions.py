@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from qualtrics_async._wire import as_flag
 from qualtrics_async.errors import ConfigurationError
 from qualtrics_async.models._base import Model
 
@@ -163,7 +164,12 @@ class DistributionLink(Model):
     first_name: str | None = None
     external_data_reference: str | None = None
     email: str | None = None
-    unsubscribed: bool | None = None
+    _unsubscribed: bool | str | int | None = msgspec.field(default=None, name="unsubscribed")
+
+    @property
+    def unsubscribed(self) -> bool | None:
+        """Whether the contact opted out (sent as ``false`` or, in older answers, ``"0"``/``"1"``)."""
+        return as_flag(self._unsubscribed)
 
 
 class DistributionHistoryEntry(Model):
@@ -171,7 +177,7 @@ class DistributionHistoryEntry(Model):
 
     contact_id: str | None = None
     contact_lookup_id: str | None = None
-    distribution_id: str | None = msgspec.field(default=None, name="distributionID")
+    distribution_id: str | None = None
     status: str | None = None
     survey_link: str | None = None
     contact_frequency_rule_id: str | None = None

@@ -57,6 +57,7 @@ from qualtrics_async.models.directories import (
     MailingList,
     MailingListContact,
     Sample,
+    SearchedContact,
     Segment,
     Transaction,
     TransactionBatch,
@@ -206,8 +207,8 @@ class Contacts(Resource):
         seen: set[str] = set()
         while target is not None:  # the nextPage of a search is POSTed again with the same filter
             try:
-                page: ListResult[Contact] = await self._send(
-                    "POST", target, body, ListResult[Contact], params=params, idempotent=True
+                page: ListResult[SearchedContact] = await self._send(
+                    "POST", target, body, ListResult[SearchedContact], params=params, idempotent=True
                 )
             except BadRequestError as exc:
                 if exc.error_code == SEARCH_LIMIT_CODE:

@@ -115,14 +115,15 @@ class SurveyDefinitions(Resource):
         return self._list(_QUESTIONS, m.Question, surveyId=survey_id)
 
     async def get_question(self, survey_id: str, question_id: str) -> m.Question:
-        """One question (common QSF fields; see :meth:`get_question_raw` for all of them).
+        """One question, every member kept (typed accessors for the common ones); change it
+        and pass it to :meth:`update_question` to edit it without losing anything.
 
         Endpoint: ``GET /survey-definitions/{surveyId}/questions/{questionId}`` (3000/min).
         """
         return await self._get(_QUESTION, m.Question, surveyId=survey_id, questionId=question_id)
 
     async def get_question_raw(self, survey_id: str, question_id: str) -> dict[str, Any]:
-        """One question as plain JSON, every field kept (edit it and pass it to :meth:`update_question`).
+        """One question as a plain ``dict`` (what :meth:`get_question` returns, minus the accessors).
 
         Endpoint: ``GET /survey-definitions/{surveyId}/questions/{questionId}`` (3000/min).
         """
@@ -139,11 +140,11 @@ class SurveyDefinitions(Resource):
         return created.question_id
 
     async def update_question(self, survey_id: str, question_id: str, question: m.Question | Body) -> None:
-        """Replace a question (the whole question: fields not sent are dropped by Qualtrics).
+        """Replace a question (the whole question: members not sent are dropped by Qualtrics).
 
-        A :class:`~qualtrics_async.models.Question` carries only the modelled fields; to change
-        part of an existing question without losing its display logic, randomisation or
-        recodes, read it with :meth:`get_question_raw`, change the dict and pass that.
+        A :class:`~qualtrics_async.models.Question` read with :meth:`get_question` (or from
+        :meth:`get`) keeps every member it was read with, display logic, randomisation and
+        recodes included, so read, change and pass it back.
 
         Endpoint: ``PUT /survey-definitions/{surveyId}/questions/{questionId}`` (3000/min).
         """
@@ -175,9 +176,8 @@ class SurveyDefinitions(Resource):
     async def update_block(self, survey_id: str, block_id: str, block: m.Block | Body) -> None:
         """Replace a block's description and elements (questions move between blocks this way).
 
-        The whole block is replaced: pass the dict read from the API (with its ``Options``)
-        rather than a typed :class:`~qualtrics_async.models.Block` to keep looping and
-        randomisation settings.
+        The whole block is replaced: pass the :class:`~qualtrics_async.models.Block` read with
+        :meth:`get_block` (it keeps its ``Options``, looping and randomisation settings), changed.
 
         Endpoint: ``PUT /survey-definitions/{surveyId}/blocks/{blockId}`` (3000/min).
         """
@@ -193,7 +193,7 @@ class SurveyDefinitions(Resource):
     # -- flow and options -----------------------------------------------------------------------
 
     async def get_flow(self, survey_id: str) -> m.SurveyFlow:
-        """The survey flow (its elements as plain JSON).
+        """The survey flow (its elements as plain JSON, every member kept).
 
         Endpoint: ``GET /survey-definitions/{surveyId}/flow`` (3000/min).
         """

@@ -13,6 +13,13 @@ from the published table, and scripted faults (5xx, 429 with any
         emulator.inject("GET", "/surveys", status=503)   # the next list call fails once
         ...  # point a client at emulator.api_url with X-API-TOKEN: emulator.api_token
 
+Where a body recorded from a live tenant exists (``tests/recordings``), the emulator answers
+with its shape, and ``tests/test_emulator_contract.py`` keeps the two from drifting apart
+(``docs/fidelity.md`` lists which families rest on recordings). Options reproduce what
+recordings show on demand: ``proxied_host`` (the "Request proxied" ``meta.notice`` on every
+answer, and with ``proxy_next_pages`` a ``nextPage`` naming that host) and ``csv_bom`` (the
+older export files that started with a byte-order mark).
+
 From synchronous code or another event loop use ``QualtricsEmulator.in_thread()``; in pytest
 use the ``qualtrics_emulator`` fixture (registered automatically, see ``pytest_plugin``).
 Run one from a shell with ``python -m qualtrics_async.testing``. ``RedisServer`` starts a

@@ -9,6 +9,34 @@ Seeded: the organization of the ``/whoami`` brand; one division; 120 users (the 
 user first, so ``GET /users`` has two pages); 3 groups; libraries with messages and
 graphics; one event subscription; 3 legacy mailing lists holding 130, 7 and 0 contacts.
 
+Recorded answers (bodies recorded from live tenants) fix these shapes, and win over the fact
+sheet where they differ:
+
+* user (``GET /users/{userId}``): ``{id, username, email, firstName, lastName, userType,
+  organizationId, divisionId, language, accountStatus, unsubscribed, accountCreationDate,
+  accountExpirationDate, passwordLastChangedDate, passwordExpirationDate, lastLoginDate,
+  permissions}``, ``permissions`` a tree section -> group -> permission ->
+  ``{calculatedState, state}`` (a subset of the recorded permission names). ``GET /users``
+  elements and group members are the same without ``permissions`` (no list was recorded; a
+  tree per element would be most of the page). ``accountStatus`` is ``active`` (recorded)
+  for an ``Enabled`` user and ``disabled`` (a documented guess) for a ``Disabled`` one. The
+  ``status`` and ``timeZone`` of create/update bodies are kept but not echoed: no recorded
+  user carries them. Seeded users have creation and last-login dates; a created one has
+  never logged in (``lastLoginDate`` null).
+* ``PUT /divisions/{divisionId}`` answers an empty ``result`` object (``{"result": {}}``).
+* event subscription: ``{id, scope, topics, publicationUrl, encrypted, successfulCalls}``
+  (``scope`` the brand id, ``encrypted`` the create body's ``encrypt``); an unknown id is a
+  404 ``ESSG_2`` "<id> not found".
+* legacy mailing list ``{id, libraryId, name, category, folder}`` (``folder`` a path such as
+  ``/Uncategorized``, or null); its contacts ``{id, firstName, lastName, email,
+  externalDataReference, embeddedData, language, unsubscribed, responseHistory,
+  emailHistory}`` (``embeddedData`` null when empty -- every seeded contact has some --,
+  ``language`` the text ``"null"`` when unset, as on every seventh seeded contact: both
+  recorded). An unknown ``ML_…`` id is a 404 ``PACC_6`` "Mailing List not found"; an id
+  that is not an ``ML_…`` id a 400 ``GP_0`` (a 2016 recording shows ``GP_0`` for an unknown
+  id, a 2018 one ``PACC_6``: the emulator follows the newer).
+* a JSON body sent with another ``Content-Type`` is a 400 ``RP_0.1`` (see ``_routing.json_body``).
+
 Documented choices, where the fact sheet is silent or UNCERTAIN:
 
 * Ids: organizations are brand ids (``BR_…``, the ``brandId`` of ``/whoami``); divisions
@@ -22,18 +50,13 @@ Documented choices, where the fact sheet is silent or UNCERTAIN:
   organization ``{id, name, baseUrl, type, status}`` (§11 says only "org info (brand id)");
   division ``{id, name, status, divisionAdmins, permissions}``;
   group ``{id, name, type, divisionId}``;
-  user ``{id, username, firstName, lastName, userType, email, language, timeZone,
-  divisionId, accountExpirationDate, status}`` (never the password; ``status`` is
-  ``Enabled`` or ``Disabled``, §11 shows ``Enabled``); the same shape lists group members;
   library ``{libraryId, libraryName}`` (the user's own library, id = its user id, and one
   per group, id = the group id);
   message ``{id, category, description, messages}`` (list elements leave out ``messages``);
-  graphic ``{id, name, contentType, folder}``;
-  subscription ``{id, topics, publicationUrl, encrypt, successfulCalls}`` -- the
-  ``sharedKey`` is a secret and never echoed back;
-  mailing list ``{id, libraryId, name, category}``; contact ``{id, firstName, lastName,
-  email, externalDataRef, language, unsubscribed, embeddedData}``.
-  A create answers ``{id}``; an update, a delete and group-member changes answer ``meta`` only.
+  graphic ``{id, name, contentType, folder}``; users, subscriptions and mailing lists as
+  recorded (above). A user's password and a subscription's ``sharedKey`` are never echoed.
+  A create answers ``{id}`` (recorded for users, divisions, subscriptions); an update other
+  than a division's, a delete and group-member changes answer ``meta`` only.
 * Bodies are checked: an unknown field is a 400 (names are case-sensitive, §2.2), as is a
   missing required one. ``PUT /groups/{groupId}`` takes the create fields; ``PUT
   /users/{userId}`` takes the create fields plus ``status``.
@@ -49,9 +72,10 @@ Documented choices, where the fact sheet is silent or UNCERTAIN:
   part (its content type is the graphic's) and optional ``name``/``folder`` fields;
   ``contentType`` must be image/jpeg, image/gif or image/png; a file over 5 MB is a 413
   (§4.1: uploads max 5 MB).
-* Event subscriptions: ``topics`` must be one of §12.1's topics, where a ``*`` may stand for
-  the survey id, the event name or the whole topic; ``publicationUrl`` must be an absolute
-  http(s) URL; ``encrypt: true`` without a ``sharedKey`` is a 400.
+* Event subscriptions: the create body is §12.1's (``topics``, ``publicationUrl``,
+  ``encrypt``, ``sharedKey``); ``topics`` must be one of §12.1's topics, where a ``*`` may
+  stand for the survey id, the event name or the whole topic; ``publicationUrl`` must be an
+  absolute http(s) URL; ``encrypt: true`` without a ``sharedKey`` is a 400.
 * Legacy mailing lists are served read-only (list, get, list contacts): Qualtrics retired
   these Research Core endpoints on 2026-06-30 (PEERS.md, qualtRics #386), and the client
   only reads them.
@@ -59,17 +83,20 @@ Documented choices, where the fact sheet is silent or UNCERTAIN:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import re
 import string
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 from aiohttp import BodyPartReader, web
 
 from qualtrics_async.models.admin import GraphicType, MessageCategory
 from qualtrics_async.testing import _routing as api
+from qualtrics_async.testing._data import iso
 from qualtrics_async.testing._routing import ApiError, Collection, FamilyContext, Json, RouteSpec
 
 PAGE_SIZE = 100
@@ -94,6 +121,7 @@ TOPIC = re.compile(
     rf"|threesixty\.(?:{_THREESIXTY}|\*)"
 )
 _USER_TYPE = re.compile(r"UT_[A-Za-z0-9]+")
+_MAILING_LIST_ID = re.compile(r"ML_[A-Za-z0-9]+")
 _GROUP_TYPE = re.compile(r"GT_[A-Za-z0-9]+")
 _ALNUM = string.ascii_letters + string.digits
 
@@ -101,7 +129,36 @@ _DIVISION_FIELDS = ("name", "divisionAdmins", "permissions")
 _GROUP_FIELDS = ("type", "name", "divisionId")
 _USER_REQUIRED = ("username", "firstName", "lastName", "userType", "email", "password", "language")
 _USER_FIELDS = (*_USER_REQUIRED, "timeZone", "divisionId", "accountExpirationDate")
-_USER_PUBLIC = ("id", *(f for f in _USER_FIELDS if f != "password"), "status")
+_USER_PUBLIC = (
+    "id",
+    "username",
+    "email",
+    "firstName",
+    "lastName",
+    "userType",
+    "organizationId",
+    "divisionId",
+    "language",
+    "accountStatus",
+    "unsubscribed",
+    "accountCreationDate",
+    "accountExpirationDate",
+    "passwordLastChangedDate",
+    "passwordExpirationDate",
+    "lastLoginDate",
+)
+"""A user as recorded (``GET /users/{userId}``, in recorded order; ``permissions`` follows)."""
+_ACCOUNT_STATUS = {"Enabled": "active", "Disabled": "disabled"}
+# A subset of the recorded permission tree: section -> group -> permission names.
+_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "controlPanel": {
+        "accountPermissions": ("accessApi", "createSurveys", "shareSurveys", "useDashboards", "approveSurveys"),
+        "libraryPermissions": ("useSurveyLibrary", "manageSurveyLibrary", "useMailingLists", "manageMailingLists"),
+    },
+    "contacts": {"accountPermissions": ("manageDirectory", "accessPortal")},
+    "siteIntercept": {"accountPermissions": ("accessSiteIntercept", "administerSiteIntercept")},
+}
+_USER_EPOCH = datetime(2019, 1, 7, 9, 0, tzinfo=UTC)
 _MESSAGE_FIELDS = ("category", "description", "messages")
 _SUBSCRIPTION_FIELDS = ("topics", "publicationUrl", "encrypt", "sharedKey")
 
@@ -225,38 +282,85 @@ class AdminRoutes:
             self.graphics.of(library_ids[0]).add({"name": name, "contentType": content_type, "folder": None})
         subscription = self.subscriptions.add(
             {
+                "scope": self.brand_id,
                 "topics": "surveyengine.completedResponse.*",
                 "publicationUrl": "https://hooks.example.com/qualtrics",
-                "encrypt": False,
+                "encrypted": False,
                 "successfulCalls": 17,
             }
         )
         self.shared_keys[subscription["id"]] = self._token()
-        for name, count in (("Panel A", 130), ("Pilot", 7), ("Empty list", 0)):
-            mailing_list = self.mailing_lists.add({"libraryId": self.user_id, "name": name, "category": "Panels"})
+        for name, count, folder in (
+            ("Panel A", 130, "/Uncategorized"),
+            ("Pilot", 7, "/Pilots"),
+            ("Empty list", 0, None),
+        ):
+            mailing_list = self.mailing_lists.add(
+                {"libraryId": self.user_id, "name": name, "category": "Unassigned", "folder": folder}
+            )
             contacts = self.list_contacts.of(mailing_list["id"])
             for number in range(count):
                 first, last = rng.choice(_FIRST), rng.choice(_LAST)
+                language = rng.choice(_LANGUAGES)
+                unsubscribed = rng.random() < 0.1
+                cohort = rng.choice(("2024", "2025"))
                 contacts.add(
                     {
                         "firstName": first,
                         "lastName": last,
                         "email": f"{first.lower()}.{number}@example.org",
-                        "externalDataRef": f"EXT-{number:04d}",
-                        "language": rng.choice(_LANGUAGES),
-                        "unsubscribed": rng.random() < 0.1,
-                        "embeddedData": {"cohort": rng.choice(("2024", "2025"))},
+                        "externalDataReference": f"EXT-{number:04d}",
+                        "embeddedData": {"cohort": cohort},
+                        "language": language if number % 7 else "null",  # recorded: the text "null" when unset
+                        "unsubscribed": unsubscribed,
+                        "responseHistory": [],
+                        "emailHistory": [],
                     }
                 )
 
     def _user(self, fields: Json, rng: random.Random) -> Json:
+        return self._account(
+            {
+                **fields,
+                "language": rng.choice(_LANGUAGES),
+                "timeZone": rng.choice(_ZONES),
+                "divisionId": None,
+                "accountExpirationDate": None,
+                "status": "Enabled",
+            },
+            created=None,
+        )
+
+    def _account(self, user: Json, *, created: datetime | None) -> Json:
+        """``user`` plus the account fields Qualtrics keeps (recorded): dates, brand, permissions.
+
+        Seeded users get dates drawn from their username (not from the family's rng, so the
+        seeded data does not shift); a user created through the API is created now and has
+        never logged in.
+        """
+        if created is None:
+            digest = hashlib.blake2b(str(user["username"]).encode(), digest_size=8).digest()
+            created = _USER_EPOCH + timedelta(days=digest[0] * 4 + digest[1] % 4, seconds=digest[2] * 331)
+            login: datetime | None = created + timedelta(days=30 + digest[3] * 2, seconds=digest[4] * 97)
+        else:
+            login = None
+        admin = user["userType"] == "UT_BRANDADMIN"
+        permissions: Json = {}
+        for section, groups in _PERMISSIONS.items():
+            state = "on" if admin or section == "controlPanel" else "off"
+            permissions[section] = {
+                group: {name: {"calculatedState": state, "state": "userType"} for name in names}
+                for group, names in groups.items()
+            }
         return {
-            **fields,
-            "language": rng.choice(_LANGUAGES),
-            "timeZone": rng.choice(_ZONES),
-            "divisionId": None,
-            "accountExpirationDate": None,
-            "status": "Enabled",
+            **user,
+            "organizationId": self.brand_id,
+            "unsubscribed": False,
+            "accountCreationDate": iso(created),
+            "passwordLastChangedDate": iso(created),
+            "passwordExpirationDate": None,
+            "lastLoginDate": None if login is None else iso(login),
+            "permissions": permissions,
         }
 
     def _token(self) -> str:
@@ -337,7 +441,7 @@ class AdminRoutes:
     def _get_division(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
         return dict(self.divisions.get(params["divisionId"]))
 
-    async def _update_division(self, request: web.BaseRequest, params: dict[str, str]) -> None:
+    async def _update_division(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
         self.divisions.get(params["divisionId"])
         body = await api.json_body(request)
         api.check_fields(body, ("name", "status", "permissions"))
@@ -348,6 +452,7 @@ class AdminRoutes:
         if "permissions" in body:
             _object(body, "permissions")
         self.divisions.update(params["divisionId"], body)
+        return {}  # recorded: an empty result object, not meta only
 
     # --- groups -----------------------------------------------------------------------------
 
@@ -422,11 +527,12 @@ class AdminRoutes:
         body = await api.json_body(request, required=_USER_REQUIRED)
         fields = self._user_fields(body, _USER_FIELDS, user_id=None)
         defaults = {"timeZone": None, "divisionId": None, "accountExpirationDate": None, "status": "Enabled"}
-        user = self.users.add({**defaults, **fields})
+        user = self.users.add(self._account({**defaults, **fields}, created=datetime.now(UTC).replace(microsecond=0)))
         return {"id": user["id"]}
 
     def _get_user(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
-        return self._public_user(self.users.get(params["userId"]))
+        user = self.users.get(params["userId"])
+        return {**self._public_user(user), "permissions": json.loads(json.dumps(user["permissions"]))}
 
     async def _update_user(self, request: web.BaseRequest, params: dict[str, str]) -> None:
         user_id = self.users.get(params["userId"])["id"]
@@ -463,7 +569,10 @@ class AdminRoutes:
 
     @staticmethod
     def _public_user(user: Json) -> Json:
-        return {name: user.get(name) for name in _USER_PUBLIC}
+        """A user as answered: the recorded fields (``status`` shows as ``accountStatus``)."""
+        public = {name: user.get(name) for name in _USER_PUBLIC}
+        public["accountStatus"] = _ACCOUNT_STATUS.get(str(user.get("status")), "active")
+        return public
 
     def _get_api_token(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
         user_id = self.users.get(params["userId"])["id"]
@@ -560,17 +669,30 @@ class AdminRoutes:
         if encrypt and shared_key is None:
             raise api.bad_request("encrypt: true needs a sharedKey.")
         subscription = self.subscriptions.add(
-            {"topics": topics, "publicationUrl": _http_url(body, "publicationUrl"), "encrypt": encrypt}
+            {
+                "scope": self.brand_id,
+                "topics": topics,
+                "publicationUrl": _http_url(body, "publicationUrl"),
+                "encrypted": encrypt,
+                "successfulCalls": 0,
+            }
         )
-        subscription["successfulCalls"] = 0
         if shared_key is not None:
             self.shared_keys[subscription["id"]] = shared_key
         return {"id": subscription["id"]}
 
+    def _subscription(self, subscription_id: str) -> Json:
+        """A stored subscription; an unknown id is a 404 ``ESSG_2`` "<id> not found" (recorded)."""
+        found = self.subscriptions.find(subscription_id)
+        if found is None:
+            raise ApiError(404, f"{subscription_id} not found", "ESSG_2")
+        return found
+
     def _get_subscription(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
-        return dict(self.subscriptions.get(params["subscriptionId"]))
+        return dict(self._subscription(params["subscriptionId"]))
 
     def _delete_subscription(self, request: web.BaseRequest, params: dict[str, str]) -> None:
+        self._subscription(params["subscriptionId"])
         self.subscriptions.delete(params["subscriptionId"])
         self.shared_keys.pop(params["subscriptionId"], None)
 
@@ -579,11 +701,21 @@ class AdminRoutes:
     def _list_mailing_lists(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
         return api.offset_page(request, self.mailing_lists.values(), PAGE_SIZE)
 
+    def _mailing_list(self, list_id: str) -> Json:
+        """A list; as recorded, an unknown ``ML_…`` id is a 404 ``PACC_6`` and an id of another
+        shape a 400 ``GP_0`` (an older recording answers ``GP_0`` for an unknown id too)."""
+        if not _MAILING_LIST_ID.fullmatch(list_id):
+            raise api.bad_request("Invalid mailingListId parameter. Mailing list not found", "GP_0")
+        found = self.mailing_lists.find(list_id)
+        if found is None:
+            raise ApiError(404, "Mailing List not found", "PACC_6")
+        return found
+
     def _get_mailing_list(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
-        return dict(self.mailing_lists.get(params["mailingListId"]))
+        return dict(self._mailing_list(params["mailingListId"]))
 
     def _list_list_contacts(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
-        list_id = self.mailing_lists.get(params["mailingListId"])["id"]
+        list_id = self._mailing_list(params["mailingListId"])["id"]
         return api.offset_page(request, self.list_contacts.of(list_id).values(), PAGE_SIZE)
 
 

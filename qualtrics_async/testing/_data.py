@@ -3,10 +3,22 @@
 Everything is drawn from one ``random.Random(seed)`` and a fixed base date, so a seed
 always yields the same data (tests compare what they fetched against
 ``QualtricsEmulator.data``). Shapes follow ``qualtrics-api.md`` §1.3 (whoami), §7.3
-(the ``/surveys`` list) and §8 (directories, contacts). The fact sheet gives no fields for
-``GET /surveys/{surveyId}`` ("legacy Get Survey, older JSON shape"): its shape here
-(questions, exportColumnMap, blocks, flow, responseCounts, ...) is modelled on the v3
-"Get Survey" response as public clients read it, and is a documented guess.
+(the ``/surveys`` list) and §8 (directories, contacts). ``GET /surveys/{surveyId}`` (the
+legacy "Get Survey") answers the recorded shape: ``questions`` (``questionType``,
+``questionText``, ``questionLabel``, ``validation``, ``questionName``, ``choices`` /
+``subQuestions`` keyed by choice number), ``exportColumnMap`` (export tag -> ``question`` and,
+per column, ``subQuestion``/``choice``/``textEntry`` references), ``blocks``, ``flow``,
+``embeddedData``, ``comments``, ``loopAndMerge`` and ``responseCounts``.
+
+The third seeded survey (the *showcase*, when ``surveys >= 3``) also holds what recorded
+surveys hold beyond plain questions: a multiple-answer question (``MAVR``) whose "Other"
+choice takes text, the built-in ``Timing`` question (``PageTimer``: First Click, Last Click,
+Page Submit, Click Count) and the built-in ``Meta`` question (``Browser``). Their legacy
+form is the recorded one: Timing choices carry recodes and export as ``{tag}_{n}`` (with
+``choice``), Meta choices carry none and export as ``{tag}_{n}_TEXT``, a multiple-answer
+question exports one ``{tag}_{n}`` per choice and ``{tag}_{n}_TEXT`` (with ``textEntry``)
+for its text choice. The multiple-answer question's wording holds a line break, as recorded
+question texts do (so export header cells carry a bare LF inside quotes).
 """
 
 from __future__ import annotations
@@ -49,6 +61,8 @@ _LAST_NAMES = ("Abara", "Brown", "Castro", "Dubois", "Eriksen", "Fischer", "Garc
                "Smith", "Tanaka", "Weiß")
 # fmt: on
 _LANGUAGES = ("EN", "EN", "EN", "ES", "DE", "FR", "JA", "PT-BR")
+STATUS_LABELS = {0: "IP Address", 1: "Survey Preview", 2: "Survey Test", 4: "Imported", 16: "Offline"}
+"""The label of each response ``status`` code (the "Response Type" of an export, recorded)."""
 _SEGMENTS = ("enterprise", "smb", "consumer", "partner")
 
 
@@ -168,6 +182,8 @@ def build_data(seed: int, *, surveys: int, contacts: int) -> EmulatorData:
     details: dict[str, Json] = {}
     for index in range(surveys):
         element, detail = _survey(rng, ids, index, owner_id=user_id, brand_id=brand_id)
+        if index == SHOWCASE_INDEX:
+            _add_builtin_questions(detail)
         survey_list.append(element)
         details[element["id"]] = detail
 
@@ -287,6 +303,66 @@ def _questions(rng: random.Random) -> tuple[Json, Json, list[Json]]:
         questions[qid] = question
         elements.append({"type": "Question", "questionId": qid})
     return questions, export_map, elements
+
+
+SHOWCASE_INDEX = 2
+"""Index (in ``EmulatorData.surveys``) of the seeded survey with the built-in Timing and Meta
+questions and a multiple-answer question, as recorded surveys have them."""
+
+TIMING_CHOICES = ("First Click", "Last Click", "Page Submit", "Click Count")
+"""The four measures of a ``Timing`` (``PageTimer``) question, in choice order (recorded)."""
+META_CHOICES = ("Browser", "Version", "Operating System", "Screen Resolution")
+"""The choices of a ``Meta`` (``Browser``) question the emulator seeds (recorded ones add
+Flash Version, Java Support and User Agent, which the recorded exports leave out)."""
+
+
+def _add_builtin_questions(detail: Json) -> None:
+    """Append a multiple-answer question, a Timing and a Meta question to a seeded survey."""
+    questions: Json = detail["questions"]
+    export_map: Json = detail["exportColumnMap"]
+    block = next(iter(detail["blocks"].values()))
+    first = len(questions) + 1
+    multi, timing, meta = (f"QID{first + n}" for n in range(3))
+    questions[multi] = {
+        "questionType": {"type": "MC", "selector": "MAVR", "subSelector": "TX"},
+        "questionText": "Which channels do you use to reach us?\nSelect all that apply.",
+        "questionLabel": None,
+        "validation": {"doesForceResponse": False},
+        "questionName": f"Q{first}",
+        "choices": _choices(("Email", "Phone", "Other")),
+    }
+    questions[multi]["choices"]["3"]["textEntry"] = {}
+    for key in ("1", "2", "3"):
+        export_map[f"Q{first}_{key}"] = {"question": multi, "choice": f"{multi}.choices.{key}"}
+    export_map[f"Q{first}_3_TEXT"] = {
+        "question": multi,
+        "choice": f"{multi}.choices.3",
+        "textEntry": f"{multi}.choices.3.textEntry",
+    }
+    questions[timing] = {
+        "questionType": {"type": "Timing", "selector": "PageTimer", "subSelector": None},
+        "questionText": "Timing",
+        "questionLabel": None,
+        "validation": {"doesForceResponse": False},
+        "questionName": "timing",
+        "choices": _choices(TIMING_CHOICES),
+    }
+    for number in range(1, len(TIMING_CHOICES) + 1):
+        export_map[f"timing_{number}"] = {"question": timing, "choice": f"{timing}.choices.{number}"}
+    meta_choices = _choices(META_CHOICES)
+    for choice in meta_choices.values():
+        del choice["recode"]  # recorded: Meta choices carry no recode
+    questions[meta] = {
+        "questionType": {"type": "Meta", "selector": "Browser", "subSelector": None},
+        "questionText": "Browser Meta Info",
+        "questionLabel": None,
+        "validation": {"doesForceResponse": False},
+        "questionName": "metainfo",
+        "choices": meta_choices,
+    }
+    for number in range(1, len(META_CHOICES) + 1):
+        export_map[f"metainfo_{number}_TEXT"] = {"question": meta, "choice": f"{meta}.choices.{number}"}
+    block["elements"].extend({"type": "Question", "questionId": qid} for qid in (multi, timing, meta))
 
 
 def _choices(labels: tuple[str, ...]) -> Json:

@@ -6,9 +6,23 @@ client happens to do. Every request goes through the same pipeline::
 
     authentication (/API/v3 only) -> rate limit -> injected fault -> route (+ OAuth scope) -> envelope
 
-Limits are per brand (qualtrics-api.md §4.1), so a request that cannot be tied to a brand
-(no valid credentials) is answered 401 without being counted; the fact sheet does not say
-which check Qualtrics runs first (a documented choice).
+Authentication answers as recorded: a request with no credentials at all (no
+``X-API-TOKEN`` header and no ``Authorization: Bearer`` token) is a **400** with ``errorCode``
+``ATP_2``, "Expected authorization in headers, but none provided." (not a 401); a wrong API
+token, or an unknown or expired access token, is a 401. Limits are per brand
+(qualtrics-api.md §4.1), so a request that cannot be tied to a brand (no valid credentials) is
+answered without being counted; the fact sheet does not say which check Qualtrics runs first
+(a documented choice).
+
+Envelopes are the recorded ones: ``meta {httpStatus, requestId}`` plus ``error {errorMessage,
+errorCode}`` on errors. A path no route serves gets the gateway's own recorded not-found
+answer: 404 with ``error {errorMessage: "The requested resource does not exist."}`` and no
+``errorCode`` or ``requestId``. Recorded answers often carry ``meta.notice`` ("Request
+proxied. For faster response times, use this host instead: az1.qualtrics.com") when the call
+went to another datacenter than the brand's: set :attr:`QualtricsEmulator.proxied_host` (or
+the ``proxied_host`` option) and every ``/API/v3`` answer carries that notice for the host
+given; ``inject(..., notice=...)`` puts any notice on chosen answers only. See
+``docs/fidelity.md`` for what rests on recordings and what on the fact sheet alone.
 
 The server is aiohttp's low-level ``web.Server`` with one handler, so unknown paths,
 throttling and faults are all answered by this module rather than by a router.
@@ -38,6 +52,7 @@ from typing import Any, Literal, NamedTuple, Self, TypedDict, Unpack
 
 from aiohttp import web
 from multidict import MultiMapping
+from yarl import URL
 
 from qualtrics_async._ratelimit import RateLimits
 from qualtrics_async.testing import _faults
@@ -61,6 +76,7 @@ from qualtrics_async.testing._routing import (
     SkipTokens,
     offset_page,
     skip_page,
+    survey_not_found,
 )
 from qualtrics_async.testing._server_limits import LimitMode, ServerLimiter
 
@@ -108,7 +124,7 @@ EXPORT_FILES = "/surveys/*/export-responses/*/file"
 # only the family/number shape is modelled, not any verified value.
 _DEFAULT_ERRORS: dict[int, tuple[str, str]] = {
     400: ("BRE_0.1", "Invalid request. Check the query parameters and request body."),
-    401: ("AUTH_1.1", "Authentication failed: missing or invalid credentials."),
+    401: ("AUTH_1.1", "Authentication failed: invalid credentials."),
     403: ("AuthZ_1.0", "You do not have permission to perform this action."),
     404: ("RNF_0.1", "The requested resource was not found."),
     409: ("CONFLICT_0.1", "The request conflicts with an existing resource."),
@@ -120,6 +136,12 @@ _DEFAULT_ERRORS: dict[int, tuple[str, str]] = {
     504: ("GATEWAY_0.2", "Gateway timeout."),
 }
 _PHRASES = {503: "Temporary Internal Server Error"}  # observed spelling, qualtrics-api.md §2.1
+PROXY_NOTICE = "Request proxied. For faster response times, use this host instead: {host}"
+"""The recorded ``meta.notice`` of a call answered by another datacenter than the brand's."""
+MISSING_CREDENTIALS = "Expected authorization in headers, but none provided."
+"""The recorded ``errorMessage`` of a call without credentials (400, ``ATP_2``)."""
+NOT_FOUND_MESSAGE = "The requested resource does not exist."
+"""The recorded ``errorMessage`` of the gateway's 404 for a path no endpoint serves."""
 _ID_SEGMENT = re.compile(r"[A-Za-z]+_[A-Za-z0-9]+|\d+|[0-9a-fA-F-]{16,}")
 
 _LOOPBACK_FOR = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - mapping, not binding
@@ -147,6 +169,9 @@ class EmulatorOptions(TypedDict, total=False):
     export_seconds: float
     file_ttl: float
     export_max_bytes: int
+    csv_bom: bool
+    proxied_host: str | None
+    proxy_next_pages: bool
 
 
 @dataclass(eq=False)
@@ -288,6 +313,19 @@ class QualtricsEmulator:
         file_ttl: seconds an export file id (and a progress id) stays valid; default one
             week (qualtrics-api.md §6.1).
         export_max_bytes: exports whose uncompressed data exceeds this fail (default 1.8 GB, §6.1).
+        csv_bom: start CSV/TSV export files with a UTF-8 BOM, the older format (recorded 2017
+            files have one); off by default because current recorded exports have none. Also
+            an attribute (:attr:`csv_bom`), read when an export starts.
+        proxied_host: when set (e.g. ``"az1.qualtrics.com"``), every ``/API/v3`` answer carries
+            the recorded ``meta.notice`` "Request proxied. For faster response times, use this
+            host instead: <host>", as when a call reaches another datacenter than the brand's.
+            Also an attribute (:attr:`proxied_host`), settable at any time; ``None`` (default)
+            sends no notice.
+        proxy_next_pages: with :attr:`proxied_host` set, make every ``nextPage`` name that
+            host, with the ``proxyDepth``/``proxyInfo`` parameters of the recorded proxied
+            page (``https://az1.qualtrics.com/API/v3/...&proxyDepth=1&proxyInfo=...``): a
+            client must then ask its own host for the path and query (off by default; an
+            attribute too).
 
     Use as ``async with QualtricsEmulator() as emulator:``, or from synchronous code (or
     another event loop) with ``with QualtricsEmulator.in_thread() as emulator:``.
@@ -312,6 +350,9 @@ class QualtricsEmulator:
         export_seconds: float = DEFAULT_EXPORT_SECONDS,
         file_ttl: float = FILE_TTL,
         export_max_bytes: int = MAX_FILE_BYTES,
+        csv_bom: bool = False,
+        proxied_host: str | None = None,
+        proxy_next_pages: bool = False,
     ) -> None:
         if token_ttl <= 0:
             raise ValueError(f"token_ttl must be positive, got {token_ttl!r}")
@@ -326,12 +367,21 @@ class QualtricsEmulator:
         self.limit_mode: LimitMode = limit_mode
         self.retry_after_header = retry_after_header
         self.oauth_scopes = frozenset(oauth_scopes)
+        self.proxied_host = proxied_host
+        """Host named in the ``meta.notice`` every API answer carries (``None``: no notice)."""
+        self.proxy_next_pages = proxy_next_pages
+        """With :attr:`proxied_host`, ``nextPage`` names that host (as a recorded proxied page does)."""
         self.stats = EmulatorStats()
         """Request counters and log; see :class:`EmulatorStats`."""
         self.data: EmulatorData = build_data(seed, surveys=surveys, contacts=contacts)
         """The seeded data served by the API (compare fetched results against it)."""
         self._exports = ExportEngine(
-            self.data, seed=seed, export_seconds=export_seconds, file_ttl=file_ttl, max_file_bytes=export_max_bytes
+            self.data,
+            seed=seed,
+            export_seconds=export_seconds,
+            file_ttl=file_ttl,
+            max_file_bytes=export_max_bytes,
+            csv_bom=csv_bom,
         )
         self._limiter = None if rate_limits is None else ServerLimiter(rate_limits, limit_mode)
         self._faults = FaultTable()
@@ -423,6 +473,15 @@ class QualtricsEmulator:
         finally:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=30)
+
+    @property
+    def csv_bom(self) -> bool:
+        """Whether CSV/TSV export files start with a UTF-8 BOM (the older format); read when an export starts."""
+        return self._exports.csv_bom
+
+    @csv_bom.setter
+    def csv_bom(self, value: bool) -> None:
+        self._exports.csv_bom = value
 
     @property
     def directory(self) -> DirectoryRoutes:
@@ -659,18 +718,18 @@ class QualtricsEmulator:
         if is_api:
             denied = self._authenticate(request)
             if denied is not None:
-                return _faults.respond(denied), denied.status
+                return _faults.respond(self._proxied(denied, is_api)), denied.status
         if is_api and self._limiter is not None:
             wait = self._limiter.try_admit(method, path, arrived)
             if wait is not None:
                 self.stats.throttled += 1
-                reply = _error_reply(429)
+                reply = self._proxied(_error_reply(429), is_api)
                 if self.retry_after_header:
                     reply.headers["Retry-After"] = str(max(1, math.ceil(wait)))
                 return _faults.respond(reply), 429
         fault = self._faults.take(method, path)
         if fault is None:
-            reply = await self._answer(request, path, is_api, match)
+            reply = self._proxied(await self._answer(request, path, is_api, match), is_api)
             return await _faults.send(request, reply), reply.status
         self.stats.faults_fired += 1
         return await self._apply_fault(fault, request, path, is_api, match)
@@ -689,6 +748,7 @@ class QualtricsEmulator:
         reply = _replacement_reply(fault)
         if reply is None:
             reply = answered if answered is not None else await self._answer(request, path, is_api, match)
+        reply = self._proxied(reply, is_api)
         if reply.payload is not None:
             meta = reply.payload.get("meta")
             if fault.notice is not None and isinstance(meta, dict):
@@ -707,13 +767,25 @@ class QualtricsEmulator:
             return await _faults.drip(request, reply, fault.drip), reply.status
         return await _faults.send(request, reply), reply.status
 
+    def _proxied(self, reply: Reply, is_api: bool) -> Reply:
+        """``reply`` with the proxy ``meta.notice`` when :attr:`proxied_host` is set (API answers only)."""
+        host = self.proxied_host
+        if host is not None and is_api and reply.payload is not None:
+            meta = reply.payload.get("meta")
+            if isinstance(meta, dict) and "notice" not in meta:
+                meta["notice"] = PROXY_NOTICE.format(host=host)
+            result = reply.payload.get("result")
+            if self.proxy_next_pages and isinstance(result, dict) and isinstance(result.get("nextPage"), str):
+                page = URL(result["nextPage"], encoded=True)
+                proxied = URL.build(scheme="https", host=host, path=page.path, query=page.query)
+                result["nextPage"] = str(proxied.update_query(proxyDepth="1", proxyInfo='{"proxyDepth":1}'))
+        return reply
+
     async def _answer(self, request: web.BaseRequest, path: str, is_api: bool, match: _Match | None) -> Reply:
-        if not is_api:
-            if path == OAUTH_PATH:
-                return await self._token_endpoint(request)
-            return _error_reply(404, f"No such endpoint: {request.method} {path}. API routes live under /API/v3.")
+        if not is_api and path == OAUTH_PATH:
+            return await self._token_endpoint(request)
         if match is None:
-            return _error_reply(404, f"No such endpoint: {request.method} {API_PREFIX}{path}", "RNF_0.2")
+            return _gateway_not_found()
         missing = self._missing_scope(request, match)
         if missing is not None:
             return _error_reply(403, f"The access token lacks the scope this call needs: {missing}.", "AuthZ_1.1")
@@ -734,6 +806,7 @@ class QualtricsEmulator:
     # --- authentication ----------------------------------------------------------------------
 
     def _authenticate(self, request: web.BaseRequest) -> Reply | None:
+        """``None`` when the credentials are good; else the recorded answer (400 ``ATP_2`` or 401)."""
         api_token = request.headers.get("X-API-TOKEN")  # CIMultiDict: any header-name case
         if api_token is not None:
             if hmac.compare_digest(api_token.encode("utf-8", "surrogateescape"), self._api_token_bytes):
@@ -748,7 +821,7 @@ class QualtricsEmulator:
             if state == "expired":
                 return _error_reply(401, "The access token has expired.", "AUTH_1.3")
             return _error_reply(401, "Invalid access token.", "AUTH_1.2")
-        return _error_reply(401, "Missing authentication: send X-API-TOKEN or Authorization: Bearer.")
+        return _error_reply(400, MISSING_CREDENTIALS, "ATP_2")
 
     def _missing_scope(self, request: web.BaseRequest, match: _Match) -> str | None:
         """For a Bearer token, the scope a route needs that the token lacks (None: allowed)."""
@@ -877,7 +950,7 @@ class QualtricsEmulator:
     def _get_survey(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
         survey = self.data.survey_details.get(params["surveyId"])
         if survey is None:
-            raise _ApiError(404, f"Survey {params['surveyId']} was not found.", "RNF_0.1")
+            raise survey_not_found()
         return dict(survey)
 
     async def _start_export(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
@@ -993,6 +1066,12 @@ def _error_reply(status: int, message: str | None = None, code: str | None = Non
         )
         meta["error"] = {"errorMessage": message or default_message, "errorCode": code or default_code}
     return Reply(status, payload={"meta": meta})
+
+
+def _gateway_not_found() -> Reply:
+    """The gateway's recorded 404 for a path no endpoint serves: no ``errorCode``, no ``requestId``."""
+    meta: Json = {"httpStatus": _http_status(404), "error": {"errorMessage": NOT_FOUND_MESSAGE}}
+    return Reply(404, payload={"meta": meta})
 
 
 def _replacement_reply(fault: Fault) -> Reply | None:

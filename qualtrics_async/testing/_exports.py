@@ -18,7 +18,8 @@ written down as a *documented choice*; the ones a client may notice:
   ``surveyMetadataIds`` are rejected too. ``filterId`` must look like a UUID and filters
   nothing (the emulator has no saved filters). ``includeLabelColumns``,
   ``includeDisplayOrder``, ``breakoutSets`` and ``multiselectSeenUnansweredRecode`` are
-  validated and accepted but change nothing (no multi-select or randomised questions).
+  validated and accepted but change nothing (no randomised questions; multiple-answer
+  questions are always broken out, one column per choice).
 * ``exportResponsesInProgress: true`` exports no rows (every generated response is complete).
 * Continuation tokens are opaque, tied to one survey, and expire after a week (§6.2) or on
   ``expire_continuation_tokens()``; a bad or expired one answers 400 naming
@@ -38,11 +39,23 @@ written down as a *documented choice*; the ones a client may notice:
   ``.sav``), served as ``application/zip``. Uncompressed content types are those of §6.1
   (``application/csv``, ``application/tsv``, ``application/json``, ``application/xml``),
   else ``application/octet-stream`` (ndjson, spss).
-* CSV/TSV: UTF-8 with a BOM, CRLF line ends, fields quoted only when they hold the
-  separator, a quote or a line break; three header rows (column names, labels, ImportId
-  JSON whose date columns carry the export's ``timeZone``, default ``UTC``). Dates are
-  ``YYYY-MM-DD HH:MM:SS`` in that zone. ``LastModifiedDate`` (with
-  ``sortByLastModifiedDate``) follows the other metadata columns.
+* CSV/TSV, as recorded: UTF-8 **without** a BOM (``csv_bom=True`` restores the older format
+  that had one), CRLF row ends, fields quoted only when they hold the separator, a quote or a
+  line break (a question text with a line break gives a quoted header cell with a bare LF
+  inside); three header rows (column names, labels, ImportId JSON whose date columns carry the
+  export's ``timeZone``, default ``UTC``). Dates are ``YYYY-MM-DD HH:MM:SS`` in that zone.
+  ``LastModifiedDate`` (with ``sortByLastModifiedDate``) follows the other metadata columns.
+* Question columns follow ``exportColumnMap``, except where recorded exports name columns
+  otherwise: a ``Timing`` question gives ``{tag}_First Click``, ``_Last Click``, ``_Page
+  Submit``, ``_Click Count`` (ImportIds ``QIDn_FIRST_CLICK`` ..., seconds as decimals and a
+  click count); a ``Meta`` (``Browser``) question ``{tag}_Browser``, ``_Version``, ``_Operating
+  System``, ``_Resolution`` (ImportIds ``QIDn_BROWSER``, ``_VERSION``, ``_OS``, ``_RESOLUTION``);
+  a multiple-answer question one ``{tag}_{n}`` column per choice whose ImportId carries
+  ``choiceId`` (``{"ImportId":"QID5","choiceId":"1"}``), labelled ``<question> - Selected
+  Choice - <choice>``, plus ``{tag}_{n}_TEXT`` for a choice that takes text. In JSON exports
+  a multiple-answer question holds an array of strings, like a single response.
+* Metadata ImportIds (and JSON ``values`` keys) are the ``surveyMetadataIds`` names, except
+  ``externalReference``, recorded as ``externalDataReference``.
 * JSON/NDJSON: ``values`` hold metadata (dates as ISO 8601 UTC with milliseconds,
   ``status``/``progress``/``duration`` numbers, ``finished`` 1 or 0), answers keyed by
   ImportId (``QID1``, ``QID2_TEXT``, ``QID3_1``) with numeric recodes, and embedded data;
@@ -91,7 +104,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from qualtrics_async.testing._data import EmulatorData, Json, extra_survey
+from qualtrics_async.testing._data import STATUS_LABELS, EmulatorData, Json, extra_survey
 from qualtrics_async.testing._faults import Reply
 from qualtrics_async.testing._routing import ApiError
 
@@ -173,10 +186,16 @@ def _bad(message: str, code: str = "BRE_0.1") -> ApiError:
 
 
 class _Meta(NamedTuple):
-    key: str  # surveyMetadataIds value, ImportId, and JSON values key
+    key: str  # surveyMetadataIds value
     column: str  # CSV row 1
     label: str  # CSV row 2
     is_date: bool
+    import_id: str = ""  # ImportId and JSON values key, when not ``key``
+
+    @property
+    def field(self) -> str:
+        """The ImportId (CSV row 3) and JSON ``values`` key."""
+        return self.import_id or self.key
 
 
 _METADATA: Final = (
@@ -192,7 +211,8 @@ _METADATA: Final = (
     _Meta("recipientLastName", "RecipientLastName", "Recipient Last Name", False),
     _Meta("recipientFirstName", "RecipientFirstName", "Recipient First Name", False),
     _Meta("recipientEmail", "RecipientEmail", "Recipient Email", False),
-    _Meta("externalReference", "ExternalReference", "External Data Reference", False),
+    # Requested as externalReference (§6.2), recorded as ImportId/values key externalDataReference.
+    _Meta("externalReference", "ExternalReference", "External Data Reference", False, "externalDataReference"),
     _Meta("locationLatitude", "LocationLatitude", "Location Latitude", False),
     _Meta("locationLongitude", "LocationLongitude", "Location Longitude", False),
     _Meta("distributionChannel", "DistributionChannel", "Distribution Channel", False),
@@ -200,7 +220,6 @@ _METADATA: Final = (
 )
 _METADATA_KEYS: Final = frozenset(m.key for m in _METADATA)
 _LAST_MODIFIED = _Meta("lastModifiedDate", "LastModifiedDate", "Last Modified Date", True)
-_STATUS_LABELS: Final = {0: "IP Address", 1: "Survey Preview", 2: "Survey Test", 4: "Imported", 16: "Offline"}
 _STATUSES: Final = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 4, 16)
 _CHANNELS: Final = ("anonymous", "anonymous", "email", "email", "gl", "smsinvite")
 _LANGUAGES: Final = ("EN", "EN", "EN", "DE", "ES", "FR", "JA", "PT-BR")
@@ -248,32 +267,95 @@ class _Response(NamedTuple):
     longitude: float
     channel: str
     language: str
-    answers: tuple[int | str | None, ...]  # one per question column
+    answers: tuple[int | float | str | None, ...]  # one per question column
     embedded: tuple[str, ...]  # one per embedded-data field
 
 
 @dataclass(frozen=True, slots=True)
 class _Column:
-    """One question column of a survey (one ``exportColumnMap`` entry)."""
+    """One question column of a survey (one ``exportColumnMap`` entry, or one recorded built-in column)."""
 
     tag: str  # CSV row 1: the export tag (Q1, Q2_TEXT, Q3_1)
     label: str  # CSV row 2
     key: str  # ImportId and JSON values key (QID1, QID2_TEXT, QID3_1)
     qid: str
-    kind: Literal["choice", "text", "long"]
+    kind: Literal["choice", "text", "long", "multi", "seconds", "count", "meta"]
     choices: tuple[tuple[int, str], ...] = ()
+    choice_id: str | None = None  # ImportId "choiceId" of a multiple-answer column
+    pool: tuple[str, ...] = ()  # the values a Meta column draws from
+
+
+_MULTI_SELECTORS: Final = frozenset({"MAVR", "MAHR", "MACOL", "MSB"})
+# Meta (Browser) choice -> (column suffix, ImportId suffix, values), as recorded exports name them.
+_META_COLUMNS: Final = {
+    "Browser": ("Browser", "BROWSER", ("Chrome", "Firefox", "Safari", "Edge")),
+    "Version": ("Version", "VERSION", ("124.0.0.0", "125.0", "17.4.1", "123.0.2420.97")),
+    "Operating System": ("Operating System", "OS", ("Windows NT 10.0", "Macintosh", "iPhone", "Linux x86_64")),
+    "Screen Resolution": ("Resolution", "RESOLUTION", ("1920x1080", "1440x900", "390x844", "2560x1440")),
+}
+
+
+def _builtin_columns(qid: str, question: Json) -> list[_Column]:
+    """The recorded export columns of a Timing, Meta or multiple-answer question."""
+    name = str(question.get("questionName") or qid)
+    text = str(question.get("questionText", name))
+    qtype = question.get("questionType", {})
+    choices: Json = question.get("choices", {})
+    columns: list[_Column] = []
+    if qtype.get("type") == "Timing":
+        for choice in choices.values():
+            measure = str(choice["choiceText"])
+            kind: Literal["seconds", "count"] = "count" if measure == "Click Count" else "seconds"
+            key = f"{qid}_{measure.upper().replace(' ', '_')}"
+            columns.append(_Column(f"{name}_{measure}", f"{text} - {measure}", key, qid, kind))
+    elif qtype.get("type") == "Meta":
+        for choice in choices.values():
+            known = _META_COLUMNS.get(str(choice["choiceText"]))
+            if known is not None:  # recorded exports leave Flash Version, Java Support, User Agent out
+                suffix, import_suffix, pool = known
+                columns.append(
+                    _Column(f"{name}_{suffix}", f"{text} - {suffix}", f"{qid}_{import_suffix}", qid, "meta", pool=pool)
+                )
+    else:
+        for number, choice in choices.items():
+            choice_text = str(choice["choiceText"])
+            recode = int(choice.get("recode", number))
+            columns.append(
+                _Column(
+                    f"{name}_{number}",
+                    f"{text} - Selected Choice - {choice_text}",
+                    qid,
+                    qid,
+                    "multi",
+                    ((recode, choice_text),),
+                    choice_id=str(number),
+                )
+            )
+            if "textEntry" in choice:
+                label = f"{text} - {choice_text} - Text"
+                columns.append(_Column(f"{name}_{number}_TEXT", label, f"{qid}_{number}_TEXT", qid, "text"))
+    return columns
 
 
 def _layout(detail: Json) -> tuple[tuple[_Column, ...], tuple[str, ...]]:
     """Question columns (``exportColumnMap`` order) and embedded-data field names."""
     questions: Json = detail.get("questions", {})
     columns: list[_Column] = []
+    builtin: set[str] = set()
     for tag, info in detail.get("exportColumnMap", {}).items():
         qid = str(info["question"])
         question: Json = questions.get(qid, {})
         text = str(question.get("questionText", tag))
         qtype = question.get("questionType", {}).get("type")
-        choices = tuple((int(c["recode"]), str(c["choiceText"])) for c in question.get("choices", {}).values())
+        selector = question.get("questionType", {}).get("selector")
+        if qtype in ("Timing", "Meta") or (qtype == "MC" and selector in _MULTI_SELECTORS):
+            if qid not in builtin:
+                builtin.add(qid)
+                columns.extend(_builtin_columns(qid, question))
+            continue
+        choices = tuple(
+            (int(c.get("recode", number)), str(c["choiceText"])) for number, c in question.get("choices", {}).items()
+        )
         sub = info.get("subQuestion")
         if qtype == "TE":
             long = question.get("questionType", {}).get("selector") == "ESTB"
@@ -322,10 +404,18 @@ class _Generator:
         channel = _CHANNELS[d[19] % len(_CHANNELS)]
         known = channel in ("email", "smsinvite")
         first, last = _FIRST[d[20] % len(_FIRST)], _LAST[d[21] % len(_LAST)]
-        answers: list[int | str | None] = []
+        answers: list[int | float | str | None] = []
         for position, column in enumerate(self.columns):
             byte = d[(24 + 3 * position) % 64] ^ (position * 37 & 0xFF)
-            if column.kind == "long":
+            if column.kind == "seconds":
+                answers.append(round(0.5 + byte * 0.173, 3))
+            elif column.kind == "count":
+                answers.append(byte % 24)
+            elif column.kind == "meta":
+                answers.append(column.pool[byte % len(column.pool)])
+            elif column.kind == "multi":
+                answers.append(column.choices[0][0] if byte % 3 == 0 else None)
+            elif column.kind == "long":
                 if self.answer_size:
                     start = ((d[60] << 8) | d[61]) % 65_536
                     answers.append(self._pool[start : start + self.answer_size])
@@ -590,11 +680,14 @@ def _date_formatter(zone: str) -> Callable[[int], str]:
 class _Plan:
     """Everything one export's file needs, fixed when the export starts."""
 
-    def __init__(self, generator: _Generator, snapshot: _Snapshot, options: _Options, name: str) -> None:
+    def __init__(
+        self, generator: _Generator, snapshot: _Snapshot, options: _Options, name: str, *, bom: bool = False
+    ) -> None:
         self.generator = generator
         self.snapshot = snapshot
         self.options = options
         self.survey_name = name
+        self.bom = bom
         keys = options.metadata_ids
         self.metadata = [m for m in _METADATA if keys is None or m.key in keys]
         if options.by_last_modified and not options.in_progress_only:
@@ -657,7 +750,7 @@ class _Plan:
         meta: dict[str, Callable[[_Response], str]] = {
             "startDate": lambda r: date(r.start_ms),
             "endDate": lambda r: date(r.end_ms),
-            "status": (lambda r: _STATUS_LABELS[r.status]) if labels else (lambda r: str(r.status)),
+            "status": (lambda r: STATUS_LABELS[r.status]) if labels else (lambda r: str(r.status)),
             "ipAddress": lambda r: r.ip,
             "progress": lambda r: str(r.progress),
             "duration": lambda r: str(r.duration),
@@ -691,6 +784,10 @@ class _Plan:
                         row.append(_PLACEHOLDER)
                     else:
                         row.append(text)
+                elif isinstance(value, float):
+                    row.append(str(value).replace(".", ",") if comma else str(value))
+                elif column.kind == "count":
+                    row.append(str(value))
                 else:
                     row.append(choice_text[value] if labels else str(value))
             row.extend(r.embedded[n] for n in embedded)
@@ -705,17 +802,20 @@ class _Plan:
         labels += [e for _n, e in self.embedded]
         compact = msgspec.json.encode
         imports = [
-            compact({"ImportId": m.key, "timeZone": zone} if m.is_date else {"ImportId": m.key}).decode()
+            compact({"ImportId": m.field, "timeZone": zone} if m.is_date else {"ImportId": m.field}).decode()
             for m in self.metadata
         ]
-        imports += [compact({"ImportId": c.key}).decode() for _n, c in self.columns]
+        imports += [
+            compact({"ImportId": c.key, "choiceId": c.choice_id} if c.choice_id else {"ImportId": c.key}).decode()
+            for _n, c in self.columns
+        ]
         imports += [compact({"ImportId": e}).decode() for _n, e in self.embedded]
         return [names, labels, imports]
 
     def _delimited(
         self, rows: list[tuple[int, int, int]], delimiter: str, tick: Callable[[int], None]
     ) -> Iterator[str]:
-        parts: list[str] = ["\ufeff"]
+        parts: list[str] = ["\ufeff"] if self.bom else []
         writer = csv.writer(_Sink(parts), delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         writer.writerows(self._csv_headers())
         cells, spliced = self._csv_cells(delimiter)
@@ -762,11 +862,14 @@ class _Plan:
             "userLanguage": lambda r: r.language,
             "lastModifiedDate": lambda r: _utc_iso(r.modified_ms),
         }
-        getters = [(m.key, meta[m.key]) for m in self.metadata]
+        getters = [(m.field, meta[m.key]) for m in self.metadata]
         questions = [(n, c, dict(c.choices)) for n, c in self.columns]
         embedded = [(n, e) for n, e in self.embedded]
-        displayed_fields = [c.key for _n, c in self.columns]
-        displayed_values = {c.key: [recode for recode, _t in c.choices] for _n, c in self.columns if c.choices}
+        displayed_fields = list(dict.fromkeys(c.key for _n, c in self.columns))
+        displayed_values: dict[str, list[int]] = {}
+        for _n, c in self.columns:
+            if c.choices:
+                displayed_values.setdefault(c.key, []).extend(recode for recode, _t in c.choices)
         with_status = any(m.key == "status" for m in self.metadata)
         with_finished = any(m.key == "finished" for m in self.metadata)
 
@@ -774,16 +877,20 @@ class _Plan:
             values: Json = {key: get(r) for key, get in getters}
             labels: Json = {}
             if with_status:
-                labels["status"] = _STATUS_LABELS[r.status]
+                labels["status"] = STATUS_LABELS[r.status]
             if with_finished:
                 labels["finished"] = "True" if r.finished else "False"
             for n, column, choice_text in questions:
                 value = r.answers[n]
                 if value is None:
                     continue
+                if column.kind == "multi":  # an array of strings, like a recorded single response
+                    values.setdefault(column.key, []).append(str(value))
+                    labels.setdefault(column.key, []).append(choice_text[int(value)])
+                    continue
                 values[column.key] = value
-                if not isinstance(value, str):
-                    labels[column.key] = choice_text[value]
+                if column.kind == "choice" and not isinstance(value, str):
+                    labels[column.key] = choice_text[int(value)]
             for n, name in embedded:
                 values[name] = r.embedded[n]
             return {
@@ -823,7 +930,8 @@ class _Plan:
 
     def _xml(self, rows: list[tuple[int, int, int]], tick: Callable[[int], None]) -> Iterator[str]:
         cells, _spliced = self._csv_cells()
-        names = [m.key for m in self.metadata] + [c.key for _n, c in self.columns]
+        names = [m.field for m in self.metadata]
+        names += [f"{c.key}_{c.choice_id}" if c.choice_id else c.key for _n, c in self.columns]
         names += [_XML_NAME.sub("_", e) if e[:1].isalpha() else f"_{_XML_NAME.sub('_', e)}" for _n, e in self.embedded]
         parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<Responses>']
         size = 0
@@ -1134,6 +1242,7 @@ class ExportEngine:
         export_seconds: float = DEFAULT_EXPORT_SECONDS,
         file_ttl: float = FILE_TTL,
         max_file_bytes: int = MAX_FILE_BYTES,
+        csv_bom: bool = False,
     ) -> None:
         if export_seconds < 0:
             raise ValueError(f"export_seconds must be >= 0, got {export_seconds!r}")
@@ -1143,6 +1252,8 @@ class ExportEngine:
         self.seed = seed
         self.file_ttl = file_ttl
         self.max_file_bytes = max_file_bytes
+        self.csv_bom = csv_bom
+        """Whether CSV/TSV files start with a UTF-8 BOM (read when an export starts)."""
         self.stats = ExportStats()
         self._export_seconds = export_seconds
         self._durations: dict[str, float] = {}
@@ -1411,7 +1522,7 @@ class ExportEngine:
             if duration is None:
                 duration = self._export_seconds * (1 + snapshot.count / _SCALE_RESPONSES)
             progress_id = "ES_" + "".join(secrets.choice(_ALNUM) for _ in range(15))
-            plan = _Plan(generator, snapshot, options, str(detail["name"]))
+            plan = _Plan(generator, snapshot, options, str(detail["name"]), bom=self.csv_bom)
             job = _Job(
                 progress_id=progress_id,
                 survey_id=survey_id,

@@ -59,6 +59,11 @@ def not_found(kind: str, item_id: str) -> ApiError:
     return ApiError(404, f"{kind} {item_id} was not found.", "RNF_0.1")
 
 
+def survey_not_found() -> ApiError:
+    """The 404 of an unknown survey id (recorded: ``GSI_2`` "Survey not found.")."""
+    return ApiError(404, "Survey not found.", "GSI_2")
+
+
 @dataclass(frozen=True, slots=True)
 class RouteSpec:
     """One route of a family: method, path template (``{name}`` segments), handler, and the
@@ -94,8 +99,17 @@ class FamilyContext:
 
 
 async def json_body(request: web.BaseRequest, *, required: Iterable[str] = ()) -> Json:
-    """The request's JSON object body; 400 when it is not one or lacks a required field."""
+    """The request's JSON object body; 400 when it is not one or lacks a required field.
+
+    A body sent with another ``Content-Type`` (a form, say) is a 400 ``RP_0.1`` naming both
+    types, as recorded; a request without a ``Content-Type`` header is read as JSON.
+    """
     raw = await request.read()
+    declared = request.headers.get("Content-Type")
+    if raw and declared is not None:
+        media = request.content_type
+        if media != "application/json" and not media.endswith("+json"):
+            raise bad_request(f"Invalid Content-Type. expected=application/json found={media}", "RP_0.1")
     try:
         body = msgspec.json.decode(raw) if raw else None
     except msgspec.DecodeError:
@@ -279,4 +293,5 @@ __all__ = [
     "offset_page",
     "page_size",
     "skip_page",
+    "survey_not_found",
 ]

@@ -8,6 +8,41 @@ change through the definitions API is mirrored into the legacy ``GET /surveys/{s
 shape. A seeded survey gets its definition derived from that legacy shape the first time the
 definitions API touches it.
 
+Recorded answers (bodies recorded from live tenants) fix these shapes, and win over the fact
+sheet:
+
+* ``GET /survey-definitions/{surveyId}`` (JSON): ``QuestionCount`` (a string),
+  ``SurveyOptions``, ``SurveyID``, ``SurveyName``, ``SurveyStatus``, ``LastModified``,
+  ``BrandID``, ``OwnerID``, ``LastAccessed``, ``CreatorID``, ``LastActivated`` (ISO 8601 with
+  ``Z``, or null), ``Questions``, ``Blocks``, ``ResponseSets`` (``{RS_…: "Default Response
+  Set"}``), ``SurveyFlow``, ``Scoring``, ``ProjectInfo`` (``SurveyID``, ``ProjectCategory``,
+  ``ProjectType``, ``CompositionType``, ``ContentBundle``) and ``BrandBaseURL``; no QSF
+  ``SurveyEntry`` names at the top level. ``SurveyOptions`` holds the recorded option keys
+  plus ``SurveyLanguage``, ``ActiveResponseSet``, ``SurveyStartDate``,
+  ``SurveyExpirationDate``, ``SurveyCreationDate``. ``?format=qsf`` answers the QSF document
+  (``SurveyEntry`` with MySQL dates, ``SurveyElements``), whose questions carry no
+  ``QuestionText_Unsafe``.
+* Questions look like recorded ones (see ``_definition_question``): ``QuestionText_Unsafe``,
+  ``DefaultChoices``, ``DataVisibility``, ``GradingData: []``, ``Language: []``,
+  ``NextChoiceId``, ``NextAnswerId``, ``Configuration``, ``Validation`` (the string ``"None"``
+  for the built-in Timing question), ``ChoiceOrder`` (ints, or strings). A question created or
+  replaced through the API gets the members it lacks of these. ``GET …/questions`` answers
+  ``{"elements": [...]}`` with no ``nextPage`` key. An unknown survey on a ``…/questions``
+  route is a 403 ``QMST_2.1`` "The operation is forbidden." (recorded for the list; the
+  other definition routes answer 404).
+* An unknown survey on the other routes is a 404 ``GSI_2`` "Survey not found."
+* Single responses (``GET /surveys/{surveyId}/responses/{responseId}``): ``responseId``,
+  ``values``, ``labels``, ``displayedFields``, ``displayedValues`` as recorded -- see
+  ``_presented``: display orders ``QIDn_DO`` as arrays of strings, multiple-answer questions
+  as arrays of strings, ``status``/``finished``/``progress``/``duration`` ints,
+  ``startDate``/``endDate`` to the second and ``recordedDate`` with milliseconds, ``labels``
+  with arrays where the value is one, ``displayedValues`` filled (choice numbers, ints).
+* Distribution history elements: ``{contactId, contactLookupId, distributionId, status,
+  surveyLink, contactFrequencyRuleId, responseId, responseCompletedAt, sentAt, openedAt,
+  responseStartedAt, surveySessionId}`` (``distributionId`` with a lower-case d; times with
+  milliseconds). The history of a distribution with no recipients and no parent is a 400
+  ``CP_TD_GER_NP``. An unknown distribution is a 404 ``GED_3`` "Distribution not found."
+
 Documented choices (the fact sheet is silent or UNCERTAIN):
 
 * **Survey import/copy** (``POST /surveys``): multipart ``file`` + ``name``, or JSON
@@ -23,10 +58,10 @@ Documented choices (the fact sheet is silent or UNCERTAIN):
   (ISO 8601 with a zone, or null) and ``ownerId``; it answers ``meta`` only.
 * **Survey definitions**: PascalCase throughout. ``POST /survey-definitions`` requires
   ``SurveyName``, ``Language`` (the §5.2 enum) and ``ProjectCategory`` (``CORE, CX, EX, BX,
-  PX``) and answers ``{"SurveyID", "DefaultBlockID"}``. ``GET /survey-definitions/{id}`` answers
-  the ``SurveyEntry`` fields plus ``Questions``, ``Blocks``, ``SurveyFlow``, ``SurveyOptions``;
-  ``?format=qsf`` answers a QSF document (elements ``BL``, ``FL``, ``SO``, ``SQ``) that the
-  import accepts. Metadata dates are MySQL ``YYYY-MM-DD HH:MM:SS`` (§5.1; ISO is a 400).
+  PX``) and answers ``{"SurveyID", "DefaultBlockID"}``. ``?format=qsf`` answers a QSF
+  document (elements ``BL``, ``FL``, ``SO``, ``SQ``) that the import accepts.
+  ``…/metadata`` answers the ``SurveyEntry`` names with MySQL ``YYYY-MM-DD HH:MM:SS`` dates
+  (§5.1; an ISO date in a ``PUT`` is a 400).
   Questions need ``QuestionText``, ``QuestionType``, ``Selector``; a new one gets the next
   ``QIDn`` and goes to the block of query ``blockId`` (default: the default block); ``PUT``
   replaces it whole; the answer to a create is ``{"QuestionID"}``. Blocks: ``POST`` needs
@@ -38,12 +73,12 @@ Documented choices (the fact sheet is silent or UNCERTAIN):
   ``GET …/versions/{id}`` are ``{"VersionID", "VersionNumber", "Description", "UserID",
   "CreationDate", "Published"}``; ``?format=qsf`` on one version answers its QSF snapshot.
   Quotas need ``Name`` and ``Occurrences`` (int >= 0), get ``QO_…`` ids, and answer
-  ``{"QuotaID"}``. Lists answer ``{"elements", "nextPage": null}`` (never paginated).
+  ``{"QuotaID"}``. Other lists answer ``{"elements", "nextPage": null}`` (never paginated).
 * **Single responses**: ``POST`` answers ``{"responseId"}``; ``values`` must be an object, and
   question keys (``QIDn…``) must name a question of the survey. The stored ``values`` get
   ``recordedDate`` (now) and, when absent, ``startDate``/``endDate`` (now), ``status`` 0,
-  ``progress`` 100, ``finished`` 1; ``labels`` hold the choice text of answered multiple
-  choice questions; ``displayedFields`` the answered question keys. A new response answers
+  ``progress`` 100, ``duration`` 0, ``finished`` 1; an answered multiple choice question
+  gets its display order (all its choices, in order). A new response answers
   **202** ``{"message"}`` for :attr:`SurveyRoutes.response_ready_seconds` (default 0.2 s).
   Multipart uploads store each file under a ``F_…`` id and add ``{QID}_FILE_ID``,
   ``_FILE_NAME``, ``_FILE_SIZE``, ``_FILE_TYPE`` to ``values``. ``PUT /responses/{id}``
@@ -55,7 +90,7 @@ Documented choices (the fact sheet is silent or UNCERTAIN):
 * ``Idempotency-Key`` (single responses and imports): a repeated key with the same request
   answers what the first answered (nothing is created twice); the same key with another
   request answers 409.
-* **Response import**: a raw body up to ``MAX_IMPORT_BYTES`` (413 above) with
+* **Response import**: a raw body up to :data:`MAX_IMPORT_BYTES` (5 MB, §7.2; 413 above) with
   ``Content-Type: text/csv`` or ``text/tsv`` and header ``charset`` (``UTF-8``, the default;
   others 400); or JSON ``{"format", "fileUrl", "charset"}`` with a URL registered in
   :attr:`SurveyRoutes.remote_files` (an unknown URL makes the job ``failed``). The header rows
@@ -108,10 +143,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from qualtrics_async.resources._response_imports import MAX_IMPORT_BYTES
-from qualtrics_async.resources._response_records import MAX_UPLOAD_FILES
-from qualtrics_async.resources.surveys import MAX_CONCURRENT_IMPORTS
-from qualtrics_async.testing._data import iso
+from qualtrics_async.testing._data import STATUS_LABELS, iso
 from qualtrics_async.testing._faults import Reply
 from qualtrics_async.testing._routing import (
     ApiError,
@@ -125,8 +157,15 @@ from qualtrics_async.testing._routing import (
     not_found,
     offset_page,
     skip_page,
+    survey_not_found,
 )
 
+MAX_IMPORT_BYTES = 5_000_000
+"""A response import file is at most 5 MB (§7.2); larger answers 413."""
+MAX_UPLOAD_FILES = 5
+"""A single response takes at most 5 uploaded files, ``file1`` to ``file5`` (§7.1)."""
+MAX_CONCURRENT_IMPORTS = 15
+"""At most 15 survey imports (``POST /surveys``) run at once (§4.1); more answer 429."""
 MAX_EMBEDDED_DATA = 10
 """An email distribution takes at most 10 embedded data keys (§9)."""
 DISTRIBUTIONS_PAGE_SIZE = 100
@@ -159,11 +198,29 @@ _DEFAULT_OPTIONS: Json = {
     "SecureResponseFiles": "true",
     "SurveyExpiration": "None",
     "SurveyTermination": "DefaultMessage",
+    "Header": "",
+    "Footer": "",
     "ProgressBarDisplay": "None",
     "PartialData": "+1 week",
-    "NextButton": " → ",
+    "ValidationMessage": "",
     "PreviousButton": " ← ",
+    "NextButton": " → ",
+    "SkinLibrary": "Qualtrics",
+    "SkinType": "MQ",
+    "Skin": "xmskin",
+    "NewScoring": 1,
 }
+"""Survey options of a new survey: the keys every recorded ``SO`` payload has, recorded values."""
+_SCORING: Json = {
+    "ScoringCategories": [],
+    "ScoringCategoryGroups": [],
+    "ScoringSummaryCategory": None,
+    "ScoringSummaryAfterQuestions": 0,
+    "ScoringSummaryAfterSurvey": 0,
+    "DefaultScoringCategory": None,
+    "AutoScoringCategory": None,
+}
+"""The ``Scoring`` of a survey without scoring categories (recorded)."""
 _SURVEY_ENTRY = (
     "SurveyID",
     "SurveyName",
@@ -230,52 +287,124 @@ def _elements(items: Iterable[Json]) -> Json:
     return {"elements": list(items), "nextPage": None}
 
 
-# --- legacy survey shape <-> definition ---------------------------------------------------------
+def _iso_of_mysql(text: str | None) -> str | None:
+    """A stored MySQL DATETIME as the ISO 8601 ``Z`` form the JSON definition answers."""
+    moment = _from_mysql(text)
+    return None if moment is None else iso(moment)
 
 
-def _definition_question(qid: str, legacy: Json) -> Json:
-    kind = legacy["questionType"]
-    question: Json = {
-        "QuestionID": qid,
-        "QuestionText": legacy["questionText"],
-        "DataExportTag": legacy["questionName"],
-        "QuestionType": kind["type"],
-        "Selector": kind["selector"],
-        "QuestionDescription": legacy["questionText"],
-        "Configuration": {"QuestionDescriptionOption": "UseText"},
-        "Validation": {
-            "Settings": {
-                "ForceResponse": "ON" if legacy.get("validation", {}).get("doesForceResponse") else "OFF",
-                "Type": "None",
-            }
-        },
-        "Language": [],
-    }
-    if kind.get("subSelector"):
-        question["SubSelector"] = kind["subSelector"]
-    rows = legacy.get("subQuestions") if kind["type"] == "Matrix" else legacy.get("choices")
-    if rows:
-        question["Choices"] = {key: {"Display": c["choiceText"]} for key, c in rows.items()}
-        question["ChoiceOrder"] = [int(key) for key in rows]
-    if kind["type"] == "Matrix" and legacy.get("choices"):
-        question["Answers"] = {key: {"Display": c["choiceText"]} for key, c in legacy["choices"].items()}
-        question["AnswerOrder"] = [int(key) for key in legacy["choices"]]
+def _normalized_question(body: Json, qid: str) -> Json:
+    """A question as stored: the body plus the members Qualtrics adds (recorded on every question)."""
+    question = {**body, "QuestionID": qid}
+    question.setdefault("DataExportTag", f"Q{qid[3:]}")
+    question.setdefault("QuestionText", "")
+    question.setdefault("QuestionDescription", str(question["QuestionText"]))
+    question.setdefault("Configuration", {"QuestionDescriptionOption": "UseText"})
+    question.setdefault("Language", [])
+    numbers = [int(k) for k in question.get("Choices") or {} if str(k).isdigit()]
+    question.setdefault("NextChoiceId", max(numbers, default=0) + 1)
+    answers = [int(k) for k in question.get("Answers") or {} if str(k).isdigit()]
+    question.setdefault("NextAnswerId", max(answers, default=0) + 1)
+    if question.get("QuestionType") not in ("Timing", "Meta"):  # recorded built-ins have none
+        question.setdefault("DataVisibility", {"Private": False, "Hidden": False})
+    question["QuestionText_Unsafe"] = question["QuestionText"]
     return question
 
 
-def _legacy_choices(displays: Mapping[str, Any], *, full: bool) -> Json:
+# --- legacy survey shape <-> definition ---------------------------------------------------------
+
+
+_MULTI_SELECTORS = frozenset({"MAVR", "MAHR", "MACOL", "MSB"})
+"""Multiple-answer selectors: one export column per choice, and an array of answers."""
+
+
+def is_multi_answer(kind: Mapping[str, Any]) -> bool:
+    """Whether a legacy ``questionType`` takes several answers (``MAVR``, ``MAHR``, ...)."""
+    return kind.get("type") == "MC" and kind.get("selector") in _MULTI_SELECTORS
+
+
+def _display(rows: Mapping[str, Any], text_entry: Any = None) -> Json:
+    """``{"1": {"Display": ...}}`` from legacy choices; a text choice gets ``TextEntry``."""
+    out: Json = {}
+    for key, choice in rows.items():
+        entry: Json = {"Display": choice["choiceText"]}
+        if "textEntry" in choice and text_entry is not None:
+            entry["TextEntry"] = text_entry
+        out[key] = entry
+    return out
+
+
+def _definition_question(qid: str, legacy: Json) -> Json:
+    """The definition (``GET /survey-definitions``) form of a legacy question, as recorded.
+
+    Recorded questions carry ``DefaultChoices: false``, ``GradingData: []``, ``Language: []``,
+    ``NextChoiceId``/``NextAnswerId``, ``DataVisibility`` and ``QuestionText_Unsafe``. The
+    built-in ``Timing`` question has ``Validation: "None"`` (a string) and no ``ChoiceOrder``;
+    the built-in ``Meta`` question has no ``Validation`` and ``TextEntry: 1`` (an int) on every
+    choice; the "Other" choice of a multiple choice question has ``TextEntry: "true"``.
+    ``ChoiceOrder`` holds ints, and strings for multiple-answer questions (both recorded).
+    """
+    kind = legacy["questionType"]
+    text = legacy["questionText"]
+    force = "ON" if legacy.get("validation", {}).get("doesForceResponse") else "OFF"
+    question: Json = {
+        "QuestionText": text,
+        "DefaultChoices": False,
+        "DataExportTag": legacy["questionName"],
+        "QuestionID": qid,
+        "QuestionType": kind["type"],
+        "Selector": kind["selector"],
+    }
+    if kind.get("subSelector"):
+        question["SubSelector"] = kind["subSelector"]
+    question["Configuration"] = {"QuestionDescriptionOption": "UseText"}
+    question["QuestionDescription"] = text
+    choices: Json = legacy.get("choices") or {}
+    numbers = [int(key) for key in choices if key.isdigit()]
+    if kind["type"] == "Timing":
+        question["Configuration"].update({"MinSeconds": "0", "MaxSeconds": "0"})
+        question["Choices"] = _display(choices)
+        question["Validation"] = "None"
+    elif kind["type"] == "Meta":
+        question["Choices"] = {key: {"Display": c["choiceText"], "TextEntry": 1} for key, c in choices.items()}
+    else:
+        rows = legacy.get("subQuestions") if kind["type"] == "Matrix" else choices
+        if rows:
+            question["Choices"] = _display(rows, "true")
+            order = list(rows)
+            question["ChoiceOrder"] = order if is_multi_answer(kind) else [int(key) for key in order]
+            numbers = [int(key) for key in rows if key.isdigit()]
+        question["Validation"] = {"Settings": {"ForceResponse": force, "ForceResponseType": "ON", "Type": "None"}}
+    question["GradingData"] = []
+    question["Language"] = []
+    question["NextChoiceId"] = max(numbers, default=0) + 1
+    question["NextAnswerId"] = 1
+    if kind["type"] == "Matrix" and choices:
+        question["Answers"] = _display(choices)
+        question["AnswerOrder"] = [int(key) for key in choices]
+        question["NextAnswerId"] = max((int(k) for k in choices if k.isdigit()), default=0) + 1
+    if kind["type"] not in ("Timing", "Meta"):
+        question["DataVisibility"] = {"Private": False, "Hidden": False}
+    question["QuestionText_Unsafe"] = text
+    return question
+
+
+def _legacy_choices(displays: Mapping[str, Any], *, full: bool, recode: bool = True, texts: bool = True) -> Json:
     choices: Json = {}
     for key, choice in displays.items():
         text = choice.get("Display", "") if isinstance(choice, dict) else str(choice)
-        entry: Json = {"recode": str(key), "description": text, "choiceText": text}
+        entry: Json = {"recode": str(key)} if recode else {}
+        entry.update({"description": text, "choiceText": text})
         if full:
             entry.update({"imageDescription": None, "variableName": None, "analyze": True})
+        if texts and isinstance(choice, dict) and choice.get("TextEntry") not in (None, False, "false", 0):
+            entry["textEntry"] = {}
         choices[str(key)] = entry
     return choices
 
 
 def _legacy_question(question: Json) -> tuple[Json, Json]:
-    """The ``GET /surveys/{id}`` form of a definition question, and its export columns."""
+    """The ``GET /surveys/{id}`` form of a definition question, and its export columns (as recorded)."""
     qid, tag, kind = (
         question["QuestionID"],
         question.get("DataExportTag") or question["QuestionID"],
@@ -284,26 +413,48 @@ def _legacy_question(question: Json) -> tuple[Json, Json]:
     settings = (
         question.get("Validation", {}).get("Settings", {}) if isinstance(question.get("Validation"), dict) else {}
     )
+    question_type = {"type": kind, "selector": question["Selector"], "subSelector": question.get("SubSelector")}
     legacy: Json = {
+        "questionType": question_type,
         "questionText": question["QuestionText"],
         "questionLabel": None,
-        "questionName": tag,
         "validation": {"doesForceResponse": settings.get("ForceResponse") == "ON"},
-        "questionType": {"type": kind, "selector": question["Selector"], "subSelector": question.get("SubSelector")},
+        "questionName": tag,
     }
     columns: Json = {}
     choices = question.get("Choices") or {}
     if kind == "Matrix":
-        legacy["choices"] = _legacy_choices(question.get("Answers") or {}, full=True)
         legacy["subQuestions"] = _legacy_choices(choices, full=False)
+        legacy["choices"] = _legacy_choices(question.get("Answers") or {}, full=True)
         for key in choices:
             columns[f"{tag}_{key}"] = {"question": qid, "subQuestion": f"{qid}.subQuestions.{key}"}
     elif kind == "TE":
         columns[f"{tag}_TEXT"] = {"question": qid}
+    elif kind == "Timing":
+        legacy["choices"] = _legacy_choices(choices, full=True)
+        for key in choices:
+            columns[f"{tag}_{key}"] = {"question": qid, "choice": f"{qid}.choices.{key}"}
+    elif kind == "Meta":
+        legacy["choices"] = _legacy_choices(choices, full=True, recode=False, texts=False)  # recorded: bare
+        for key in choices:
+            columns[f"{tag}_{key}_TEXT"] = {"question": qid, "choice": f"{qid}.choices.{key}"}
     elif kind != "DB":
         if choices:
             legacy["choices"] = _legacy_choices(choices, full=True)
-        columns[tag] = {"question": qid}
+        texts = [key for key, c in legacy.get("choices", {}).items() if "textEntry" in c]
+        if is_multi_answer(question_type):
+            for key in choices:
+                columns[f"{tag}_{key}"] = {"question": qid, "choice": f"{qid}.choices.{key}"}
+                if key in texts:
+                    columns[f"{tag}_{key}_TEXT"] = {
+                        "question": qid,
+                        "choice": f"{qid}.choices.{key}",
+                        "textEntry": f"{qid}.choices.{key}.textEntry",
+                    }
+        else:
+            columns[tag] = {"question": qid}
+            if texts:
+                columns[f"{tag}_TEXT"] = {"question": qid}
     return legacy, columns
 
 
@@ -336,14 +487,44 @@ class _Survey:
         self.next_flow += 1
         return flow_id
 
-    def definition(self) -> Json:
+    def definition(self, brand_base_url: str) -> Json:
+        """``GET /survey-definitions/{surveyId}`` (JSON): the recorded layout, in recorded key order."""
+        entry = self.entry
+        survey_id = entry["SurveyID"]
+        response_set = entry["SurveyActiveResponseSet"]
+        options = {
+            **self.options,
+            "SurveyLanguage": entry["SurveyLanguage"],
+            "ActiveResponseSet": response_set,
+            "SurveyStartDate": _iso_of_mysql(entry["SurveyStartDate"]),
+            "SurveyExpirationDate": _iso_of_mysql(entry["SurveyExpirationDate"]),
+            "SurveyCreationDate": _iso_of_mysql(entry["SurveyCreationDate"]),
+        }
         return {
-            **self.entry,
-            "ProjectCategory": self.project_category,
+            "QuestionCount": str(len(self.questions)),
+            "SurveyOptions": options,
+            "SurveyID": survey_id,
+            "SurveyName": entry["SurveyName"],
+            "SurveyStatus": entry["SurveyStatus"],
+            "LastModified": _iso_of_mysql(entry["LastModified"]),
+            "BrandID": entry["SurveyBrandID"],
+            "OwnerID": entry["SurveyOwnerID"],
+            "LastAccessed": _iso_of_mysql(entry["LastAccessed"]),
+            "CreatorID": entry["CreatorID"],
+            "LastActivated": _iso_of_mysql(entry["LastActivated"]),
             "Questions": self.questions,
             "Blocks": self.blocks,
+            "ResponseSets": {response_set: "Default Response Set"},
             "SurveyFlow": self.flow,
-            "SurveyOptions": self.options,
+            "Scoring": json.loads(json.dumps(_SCORING)),
+            "ProjectInfo": {
+                "SurveyID": survey_id,
+                "ProjectCategory": self.project_category,
+                "ProjectType": None,
+                "CompositionType": None,
+                "ContentBundle": None,
+            },
+            "BrandBaseURL": brand_base_url,
         }
 
     def qsf(self) -> Json:
@@ -364,7 +545,10 @@ class _Survey:
             element("FL", "Survey Flow", self.flow),
             element("SO", "Survey Options", self.options),
         ]
-        elements += [element("SQ", qid, q, q.get("QuestionText")) for qid, q in self.questions.items()]
+        elements += [
+            element("SQ", qid, {k: v for k, v in q.items() if k != "QuestionText_Unsafe"}, q.get("QuestionText"))
+            for qid, q in self.questions.items()
+        ]  # recorded QSF questions carry no QuestionText_Unsafe
         return {"SurveyEntry": {key: self.entry.get(key) for key in _SURVEY_ENTRY}, "SurveyElements": elements}
 
 
@@ -490,7 +674,7 @@ class SurveyRoutes:
                 return survey
             detail = self.data.survey_details.get(survey_id)
             if detail is None:
-                raise not_found("Survey", survey_id)
+                raise survey_not_found()
             survey = self._derive(detail)
             self._surveys[survey_id] = survey
             return survey
@@ -498,8 +682,13 @@ class SurveyRoutes:
     def _require_survey(self, survey_id: str) -> Json:
         detail = self.data.survey_details.get(survey_id)
         if detail is None:
-            raise not_found("Survey", survey_id)
+            raise survey_not_found()
         return detail
+
+    def _brand_base_url(self) -> str:
+        """``BrandBaseURL`` of a definition: the brand's own host (recorded ``https://{brand}.qualtrics.com``)."""
+        brand = re.sub(r"[^a-z0-9]", "", str(self.data.whoami["brandId"]).lower())
+        return f"https://{brand}.qualtrics.com"
 
     def _derive(self, detail: Json) -> _Survey:
         expiration = detail.get("expiration") or {}
@@ -555,7 +744,12 @@ class SurveyRoutes:
             if element.get("id") in blocks:
                 kind = "Block" if blocks[element["id"]]["Type"] == "Default" else "Standard"
                 flow.append({"Type": kind, "ID": element["id"], "FlowID": survey.flow_id()})
-        survey.flow = {"FlowID": "FL_1", "Type": "Root", "Flow": flow, "Properties": {"Count": survey.next_flow - 1}}
+        survey.flow = {
+            "Type": "Root",
+            "FlowID": "FL_1",
+            "Flow": flow,
+            "Properties": {"Count": survey.next_flow - 1, "RemovedFieldsets": []},
+        }
         return survey
 
     def _entry(self, survey_id: str, name: str, *, owner: str, active: bool, created: datetime) -> Json:
@@ -593,7 +787,7 @@ class SurveyRoutes:
             "FlowID": "FL_1",
             "Type": "Root",
             "Flow": [{"Type": "Block", "ID": block_id, "FlowID": survey.flow_id()}],
-            "Properties": {"Count": 2},
+            "Properties": {"Count": 2, "RemovedFieldsets": []},
         }
         with self._lock:
             self._surveys[survey_id] = survey
@@ -741,7 +935,7 @@ class SurveyRoutes:
             elif kind == "SO" and isinstance(payload, dict):
                 survey.options = payload
             elif kind == "SQ" and isinstance(payload, dict) and payload.get("QuestionID"):
-                survey.questions[payload["QuestionID"]] = payload
+                survey.questions[payload["QuestionID"]] = _normalized_question(payload, payload["QuestionID"])
         if not any(b.get("Type") == "Default" for b in survey.blocks.values()) and survey.blocks:
             next(iter(survey.blocks.values()))["Type"] = "Default"
         numbers = [int(q[3:]) for q in survey.questions if q[3:].isdigit()]
@@ -818,7 +1012,7 @@ class SurveyRoutes:
         fmt = request.query.get("format")
         if fmt not in (None, "qsf"):
             raise bad_request(f"Invalid value for 'format': {fmt!r} (only 'qsf').")
-        return survey.qsf() if fmt == "qsf" else survey.definition()
+        return survey.qsf() if fmt == "qsf" else survey.definition(self._brand_base_url())
 
     def _get_metadata(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
         entry = self._survey(params["surveyId"]).entry
@@ -852,8 +1046,18 @@ class SurveyRoutes:
         survey.entry.update(body)
         self._sync(survey)
 
+    def _questions_of(self, survey_id: str) -> _Survey:
+        """The survey of a ``…/questions`` route: an unknown one is a 403 ``QMST_2.1`` (recorded)."""
+        try:
+            return self._survey(survey_id)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            raise ApiError(403, "The operation is forbidden.", "QMST_2.1") from None
+
     def _list_questions(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
-        return _elements(self._survey(params["surveyId"]).questions.values())
+        # Recorded: the question list answers ``elements`` only, no ``nextPage`` key.
+        return {"elements": list(self._questions_of(params["surveyId"]).questions.values())}
 
     def _question(self, survey: _Survey, question_id: str) -> Json:
         question = survey.questions.get(question_id)
@@ -862,7 +1066,7 @@ class SurveyRoutes:
         return question
 
     def _get_question(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
-        return self._question(self._survey(params["surveyId"]), params["questionId"])
+        return self._question(self._questions_of(params["surveyId"]), params["questionId"])
 
     @staticmethod
     async def _question_body(request: web.BaseRequest) -> Json:
@@ -873,7 +1077,7 @@ class SurveyRoutes:
         return body
 
     async def _create_question(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
-        survey = self._survey(params["surveyId"])
+        survey = self._questions_of(params["surveyId"])
         body = await self._question_body(request)
         block_id = request.query.get("blockId") or survey.default_block()
         block = survey.blocks.get(block_id)
@@ -881,25 +1085,22 @@ class SurveyRoutes:
             raise not_found("Block", block_id)
         qid = f"QID{survey.next_qid}"
         survey.next_qid += 1
-        question = {**body, "QuestionID": qid}
-        question.setdefault("DataExportTag", f"Q{qid[3:]}")
-        survey.questions[qid] = question
+        survey.questions[qid] = _normalized_question(body, qid)
         block["BlockElements"].append({"Type": "Question", "QuestionID": qid})
         self._sync(survey)
         return {"QuestionID": qid}
 
     async def _put_question(self, request: web.BaseRequest, params: dict[str, str]) -> None:
-        survey = self._survey(params["surveyId"])
+        survey = self._questions_of(params["surveyId"])
         qid = params["questionId"]
         previous = self._question(survey, qid)
         body = await self._question_body(request)
-        question = {**body, "QuestionID": qid}
-        question.setdefault("DataExportTag", previous.get("DataExportTag", f"Q{qid[3:]}"))
-        survey.questions[qid] = question
+        body.setdefault("DataExportTag", previous.get("DataExportTag", f"Q{qid[3:]}"))
+        survey.questions[qid] = _normalized_question(body, qid)
         self._sync(survey)
 
     def _delete_question(self, request: web.BaseRequest, params: dict[str, str]) -> None:
-        survey = self._survey(params["surveyId"])
+        survey = self._questions_of(params["surveyId"])
         qid = params["questionId"]
         self._question(survey, qid)
         del survey.questions[qid]
@@ -1159,16 +1360,16 @@ class SurveyRoutes:
         self, survey_id: str, detail: Json, values: Json, files: list[tuple[str, str, bytes, str]]
     ) -> str:
         now = _now()
-        stamp = _stamp(now)
         for key, default in (
-            ("startDate", stamp),
-            ("endDate", stamp),
+            ("startDate", iso(now)),
+            ("endDate", iso(now)),
             ("status", 0),
             ("progress", 100),
+            ("duration", 0),
             ("finished", 1),
         ):
             values.setdefault(key, default)
-        values["recordedDate"] = stamp
+        values["recordedDate"] = _stamp(datetime.now(UTC))  # recorded with milliseconds
         response = self._responses.add({"values": values})
         response_id: str = response["responseId"]
         for question, filename, content, content_type in files:
@@ -1182,15 +1383,7 @@ class SurveyRoutes:
                     f"{question}_FILE_TYPE": content_type,
                 }
             )
-        labels: Json = {}
-        questions = detail.get("questions", {})
-        for key, value in values.items():
-            choice = (questions.get(key) or {}).get("choices", {}).get(str(value))
-            if choice is not None:  # an answered multiple choice question (key = its QID)
-                labels[key] = choice["choiceText"]
-        response["labels"] = labels
-        response["displayedFields"] = [k for k in values if _QUESTION_KEY.fullmatch(k)]
-        response["displayedValues"] = {}
+        response.update(_presented(detail.get("questions", {}), values))
         with self._lock:
             self._ready_at[response_id] = time.monotonic() + self.response_ready_seconds
             self._response_survey[response_id] = survey_id
@@ -1531,16 +1724,21 @@ class SurveyRoutes:
         return offset_page(request, public, DISTRIBUTIONS_PAGE_SIZE)
 
     def _distribution(self, distribution_id: str) -> Json:
-        return self._distributions.get(distribution_id)
+        """A stored distribution; an unknown id is a 404 ``GED_3`` "Distribution not found." (recorded)."""
+        item = self._distributions.find(distribution_id)
+        if item is None:
+            raise ApiError(404, "Distribution not found.", "GED_3")
+        return item
 
     def _get_distribution(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
         survey_id = self._survey_query(request)
         item = self._distribution(params["distributionId"])
         if item["surveyLink"]["surveyId"] != survey_id:
-            raise not_found("Distribution", params["distributionId"])
+            raise ApiError(404, "Distribution not found.", "GED_3")
         return self._public(item)
 
     def _delete_distribution(self, request: web.BaseRequest, params: dict[str, str]) -> None:
+        self._distribution(params["distributionId"])
         self._distributions.delete(params["distributionId"])
 
     async def _create_distribution(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
@@ -1619,7 +1817,7 @@ class SurveyRoutes:
         survey_id = self._survey_query(request)
         item = self._distribution(params["distributionId"])
         if item["surveyLink"]["surveyId"] != survey_id:
-            raise not_found("Distribution", params["distributionId"])
+            raise ApiError(404, "Distribution not found.", "GED_3")
         if item["requestType"] != "GeneratedInvite":
             raise ApiError(500, "An internal error occurred.", "SERVER_0.1")
         host = f"https://{self.data.whoami['datacenter']}.qualtrics.com"
@@ -1642,26 +1840,42 @@ class SurveyRoutes:
         return skip_page(request, self.context.skip_tokens, f"links:{item['id']}", links)
 
     def _history(self, request: web.BaseRequest, params: dict[str, str]) -> Json:
+        """Per-recipient history, keyed as recorded (``distributionId`` with a lower-case d)."""
         item = self._distribution(params["distributionId"])
+        source = item["_recipients"]
+        if item["parentDistributionId"] is None and not any(
+            source.get(k) for k in ("mailingListId", "contactId", "transactionBatchId", "sampleId")
+        ):
+            raise ApiError(
+                400,
+                f"The email-distribution({item['id']}) has no recipients and no parent. "
+                "This distribution type may be unsupported.",
+                "CP_TD_GER_NP",
+            )
         sent = datetime.fromisoformat(item["sendDate"]) <= _now()
         generated = item["requestType"] == "GeneratedInvite"
-        entries = [
-            {
-                "contactId": c["contactId"],
-                "contactLookupId": "CGC_" + c["contactId"][4:],
-                "distributionID": item["id"],
-                "status": "Success" if sent and not generated else "Pending",
-                "surveyLink": f"https://{self.data.whoami['datacenter']}.qualtrics.com/jfe/form/{item['surveyLink']['surveyId']}",
-                "contactFrequencyRuleId": None,
-                "responseId": None,
-                "responseCompletedAt": None,
-                "sentAt": item["sendDate"] if sent and not generated else None,
-                "openedAt": None,
-                "responseStartedAt": None,
-                "surveySessionId": None,
-            }
-            for c in self._recipients(item["_recipients"])
-        ]
+        survey_id = item["surveyLink"]["surveyId"]
+        host = f"https://{self.data.whoami['datacenter']}.qualtrics.com"
+        sent_at = _stamp(datetime.fromisoformat(item["sendDate"])) if sent and not generated else None
+        entries = []
+        for contact in self._recipients(source):
+            lookup = "MLRP_" + contact["contactId"][4:]
+            entries.append(
+                {
+                    "contactId": contact["contactId"],
+                    "contactLookupId": lookup,
+                    "distributionId": item["id"],
+                    "status": "Success" if sent_at else "Pending",
+                    "surveyLink": f"{host}/jfe/form/{survey_id}?Q_CHL=email&Q_DL={item['id']}_{survey_id[3:]}_{lookup}",
+                    "contactFrequencyRuleId": None,
+                    "responseId": None,
+                    "responseCompletedAt": None,
+                    "sentAt": sent_at,
+                    "openedAt": None,
+                    "responseStartedAt": None,
+                    "surveySessionId": None,
+                }
+            )
         return skip_page(request, self.context.skip_tokens, f"history:{item['id']}", entries)
 
     async def _follow_up(self, request: web.BaseRequest, params: dict[str, str], kind: str) -> Json:
@@ -1732,6 +1946,46 @@ class SurveyRoutes:
 
     def _delete_sms(self, request: web.BaseRequest, params: dict[str, str]) -> None:
         self._sms.delete(params["smsDistributionId"])
+
+
+def _presented(questions: Mapping[str, Any], values: Json) -> Json:
+    """``labels``, ``displayedFields`` and ``displayedValues`` of a stored response, and the
+    display orders it adds to ``values`` -- the shape of the recorded single response.
+
+    An answered multiple choice question (key = its QID) gets ``{QID}_DO``, its choices in
+    display order as strings; a multiple-answer one (``MAVR``, ``MAHR``, ...) holds an array of
+    strings (``"QID2": ["2"]``). ``labels`` hold the choice texts (arrays where the value is an
+    array) plus ``status`` and ``finished`` as words; ``displayedValues`` the choice numbers
+    (ints) shown per question; ``displayedFields`` the answered question fields.
+    """
+    labels: Json = {}
+    status = values.get("status")
+    if isinstance(status, int) and not isinstance(status, bool) and status in STATUS_LABELS:
+        labels["status"] = STATUS_LABELS[status]
+    finished = values.get("finished")
+    if finished in (0, 1, "0", "1"):
+        labels["finished"] = "True" if str(finished) == "1" else "False"
+    displayed: Json = {}
+    for key in [k for k in values if k in questions]:
+        question = questions[key]
+        choices: Json = question.get("choices") or {}
+        if question.get("questionType", {}).get("type") != "MC" or not choices:
+            continue
+        value = values[key]
+        if is_multi_answer(question["questionType"]):
+            value = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+            values[key] = value
+        order = list(choices)
+        values[f"{key}_DO"] = order
+        texts = {number: str(choice["choiceText"]) for number, choice in choices.items()}
+        if isinstance(value, list):
+            labels[key] = [texts.get(str(v), str(v)) for v in value]
+        elif str(value) in texts:
+            labels[key] = texts[str(value)]
+        labels[f"{key}_DO"] = [texts[number] for number in order]
+        displayed[key] = [int(number) for number in order if number.isdigit()]
+    fields = [k for k in values if _QUESTION_KEY.fullmatch(k) and not k.endswith("_DO")]
+    return {"labels": labels, "displayedFields": fields, "displayedValues": displayed}
 
 
 def _link_token(distribution_id: str, contact_id: str) -> str:
