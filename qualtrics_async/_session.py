@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import aiohttp
 import anyio
@@ -148,7 +150,11 @@ class Session:
 
     def _resolve(self, path_or_url: str) -> Target:
         if "://" in path_or_url:
-            url = URL(path_or_url, encoded=True)
+            try:
+                url = URL(path_or_url, encoded=True)
+                _ = (url.host, url.port)  # yarl decodes (IDNA) and checks the host only when asked
+            except ValueError as exc:  # UnicodeError included
+                raise UnsafeURLError(f"refusing a URL that does not parse ({exc.__class__.__name__})") from None
             if not self.endpoint.same_origin(url) and is_qualtrics_host_url(url):
                 # A proxied answer names the datacenter that served it in its nextPage
                 # (recorded: a call to co1 paged on az1). Qualtrics proxies between its hosts,
@@ -161,7 +167,7 @@ class Session:
                     f"refusing to send credentials to {url.origin()!s}: it is not the configured origin "
                     f"{self.endpoint.origin!s} (a nextPage or redirect on another host, scheme or port)"
                 )
-            if not (url.raw_path + "/").startswith(API_PREFIX + "/") or _has_dot_segment(url.raw_path):
+            if not (url.raw_path + "/").startswith(API_PREFIX + "/") or _may_climb(url.raw_path):
                 raise UnsafeURLError(f"refusing a URL outside {API_PREFIX}: {url.raw_path!r}")
             path = url.raw_path[len(API_PREFIX) :] or "/"
         else:
@@ -586,7 +592,14 @@ def _check_headers(headers: Mapping[str, str]) -> None:
 
 
 def _has_dot_segment(path: str) -> bool:
-    return any(segment in (".", "..", "%2e", "%2E", "%2e%2e", "%2E%2E") for segment in path.split("/"))
+    """Whether a raw path has a ``.``/``..`` segment, however it is percent-encoded."""
+    return any(unquote(segment) in (".", "..") for segment in path.split("/"))
+
+
+def _may_climb(path: str) -> bool:
+    """Whether a server-given path could climb out of ``/API/v3`` once the server decodes it:
+    a dot segment, or a ``/`` or ``\\`` written so that it does not split segments here."""
+    return "\\" in path or bool(re.search(r"%(2f|5c)", path, re.IGNORECASE)) or _has_dot_segment(path)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:

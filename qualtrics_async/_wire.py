@@ -17,16 +17,14 @@ its JSON path like any other shape error.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
 T = TypeVar("T")
 V = TypeVar("V", bound="WireObject")
 
 _TRUE_TEXT = frozenset({"true", "on", "yes", "1"})
-_MYSQL_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 
 
 class WireObject(dict[str, Any]):
@@ -58,8 +56,17 @@ class WireObject(dict[str, Any]):
             value = obj.get(name)
             if value is not None and not isinstance(value, kinds):
                 expected = " | ".join(_json_kind_of_type(k) for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
-                raise TypeError(f"Expected `{expected}`, got `{_json_kind(value)}` - at `{name}`")
+                raise TypeError(f"Expected `{expected}`, got `{_json_kind(value)}` for the member `{name}`")
         return cls(obj)
+
+    def copy(self) -> Self:
+        """A shallow copy of the same type (nested views are shared, as with ``dict.copy``)."""
+        return type(self)(self)
+
+    def __or__(self, other: Any) -> Self:  # type: ignore[override]
+        merged = type(self)(self)
+        merged.update(other)
+        return merged
 
     def _set(self, name: str, value: Any) -> None:
         """Set a member, or remove it when ``value`` is ``None`` (absent and null read alike)."""
@@ -72,9 +79,36 @@ class WireObject(dict[str, Any]):
         return f"{type(self).__name__}({dict.__repr__(self)})"
 
 
+class WireMap(dict[str, T]):
+    """An object keyed by data (question ids, block ids, option names) that Qualtrics may send
+    as an empty array (``[]``, how its PHP side writes an empty map); it decodes as ``{}``.
+    Subclasses name the view their values become in ``_item`` (``None``: values as sent)."""
+
+    __slots__ = ()
+
+    _item: ClassVar[type[WireObject] | None] = None
+
+    @classmethod
+    def from_wire(cls, obj: object) -> Self:
+        if isinstance(obj, list) and not obj:
+            return cls()
+        if not isinstance(obj, dict):
+            raise TypeError(f"Expected `object`, got `{_json_kind(obj)}`")
+        item = cls._item
+        if item is None:
+            return cls(obj)
+        mapped: dict[str, Any] = {}
+        for key, value in obj.items():
+            try:
+                mapped[key] = item.from_wire(value)
+            except TypeError as exc:
+                raise TypeError(f"{exc} in the entry {key!r}") from None
+        return cls(mapped)
+
+
 def decode_wire_object(tp: type, obj: Any) -> Any:
-    """msgspec ``dec_hook``: build a :class:`WireObject` subclass from its decoded JSON."""
-    if isinstance(tp, type) and issubclass(tp, WireObject):
+    """msgspec ``dec_hook``: build a :class:`WireObject` or :class:`WireMap` subclass from its JSON."""
+    if isinstance(tp, type) and issubclass(tp, WireObject | WireMap):
         return tp.from_wire(obj)
     raise NotImplementedError(f"no decoder for {tp!r}")
 
@@ -125,12 +159,31 @@ class Text(_Member[str]):
 
 
 class Flag(_Member[bool]):
-    """A yes/no member sent as a bool, an int or text (``True``, ``1``, ``"true"``, ``"ON"``)."""
+    """A yes/no member sent as a bool, an int or text (``True``, ``1``, ``"true"``, ``"ON"``).
 
-    __slots__ = ()
+    Setting it writes ``true_value`` for ``True`` (the wire form the recordings show for the
+    member), ``false_value`` for ``False`` (``None``: remove the member), or an int or text
+    as given.
+    """
+
+    __slots__ = ("false_value", "true_value")
+
+    def __init__(self, wire: str, *, true_value: Any = True, false_value: Any = False) -> None:
+        super().__init__(wire)
+        self.true_value = true_value
+        self.false_value = false_value
 
     def read(self, value: Any) -> bool | None:
         return as_flag(value)
+
+    def wire_value(self, value: bool | int | str | None) -> Any:
+        """What setting ``value`` writes on the wire (``None``: nothing)."""
+        if isinstance(value, bool):
+            return self.true_value if value else self.false_value
+        return value
+
+    def __set__(self, obj: WireObject, value: bool | int | str | None) -> None:
+        obj._set(self.wire, self.wire_value(value))
 
 
 class Object(_Member[dict[str, Any]]):
@@ -152,7 +205,10 @@ class Raw(_Member[Any]):
 
 
 class Keys(_Member[list[str]]):
-    """A list of keys sent as strings, ints or both (``["1", 2]`` reads ``["1", "2"]``)."""
+    """A list of keys sent as strings, ints or both (``["1", 2]`` reads ``["1", "2"]``).
+
+    Reading gives a new list (the wire's ints become text): assign a list to change the member.
+    """
 
     __slots__ = ()
 
@@ -161,12 +217,17 @@ class Keys(_Member[list[str]]):
             return None
         return [str(item) for item in value if isinstance(item, str | int) and not isinstance(item, bool)]
 
+    def __set__(self, obj: WireObject, value: Sequence[int | str] | None) -> None:
+        obj._set(self.wire, None if value is None else list(value))
+
 
 class Views(_Member[dict[str, V]]):
     """An object member whose object values are views (``Choices`` → ``{"1": Choice}``).
 
-    Values that are not objects are kept on the wire and left out of the view; a member
-    sent as an empty array (``[]``, how Qualtrics writes an empty map) reads as ``{}``.
+    Reading gives the wire's own object, so adding, replacing or deleting an entry changes
+    what is sent (plain dicts put there become views when next read). Should Qualtrics send
+    values that are not objects, they stay on the wire and the view is a filtered copy; a
+    member sent as an empty array (``[]``, how Qualtrics writes an empty map) reads ``{}``.
     """
 
     __slots__ = ("view",)
@@ -180,6 +241,11 @@ class Views(_Member[dict[str, V]]):
             return {}
         if not isinstance(value, dict):
             return None
+        for key, item in value.items():
+            if isinstance(item, dict) and not isinstance(item, self.view):
+                value[key] = self.view(item)
+        if all(isinstance(item, self.view) for item in value.values()):
+            return value
         return {str(k): v for k, v in value.items() if isinstance(v, self.view)}
 
     def __set__(self, obj: WireObject, value: Mapping[str, V | Mapping[str, Any]] | None) -> None:
@@ -187,7 +253,11 @@ class Views(_Member[dict[str, V]]):
 
 
 class ViewList(_Member[list[V]]):
-    """An array member whose object items are views (``BlockElements``)."""
+    """An array member whose object items are views (``BlockElements``).
+
+    Reading gives the wire's own list (appending changes what is sent), or a filtered copy
+    should Qualtrics send items that are not objects.
+    """
 
     __slots__ = ("view",)
 
@@ -198,6 +268,11 @@ class ViewList(_Member[list[V]]):
     def read(self, value: Any) -> list[V] | None:
         if not isinstance(value, list):
             return None
+        for index, item in enumerate(value):
+            if isinstance(item, dict) and not isinstance(item, self.view):
+                value[index] = self.view(item)
+        if all(isinstance(item, self.view) for item in value):
+            return value
         return [item for item in value if isinstance(item, self.view)]
 
     def __set__(self, obj: WireObject, value: Iterable[V | Mapping[str, Any]] | None) -> None:
@@ -205,8 +280,8 @@ class ViewList(_Member[list[V]]):
 
 
 class When(_Member[datetime]):
-    """A date sent as ISO 8601 (``2019-03-08T06:12:17Z``) or MySQL text (UTC); ``None`` for
-    ``"0000-00-00 00:00:00"`` and anything unreadable."""
+    """A date sent as ISO 8601 with its zone (``2019-03-08T06:12:17Z``); ``None`` for anything
+    else (see :func:`parse_when`)."""
 
     __slots__ = ()
 
@@ -231,17 +306,21 @@ def as_flag(value: Any) -> bool | None:
 
 
 def parse_when(value: Any) -> datetime | None:
-    """An aware datetime from ISO 8601 (a missing zone is UTC) or ``YYYY-MM-DD HH:MM:SS`` (UTC)."""
-    if not isinstance(value, str) or not value or value.startswith("0000-00-00"):
+    """An aware datetime from ISO 8601 text with a zone (``Z`` or an offset), else ``None``.
+
+    Text without a zone, MySQL's ``YYYY-MM-DD HH:MM:SS`` included, reads ``None``: recorded
+    QSF dates of that form are in the brand's local time, 7 hours off the ISO form of the same
+    moment (docs/fidelity.md), so guessing a zone would give a wrong instant silently. The raw
+    text stays on the wire object.
+    """
+    if not isinstance(value, str) or "T" not in value:
         return None
     text = value.strip()
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+    return moment if moment.tzinfo is not None else None
 
 
 def views_of(view: type[V]) -> Callable[[Any], Any]:
@@ -297,6 +376,7 @@ __all__ = [
     "ViewList",
     "Views",
     "When",
+    "WireMap",
     "WireObject",
     "as_flag",
     "decode_wire_object",

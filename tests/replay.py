@@ -86,6 +86,13 @@ class Recording:
 def load_recordings() -> tuple[Recording, ...]:
     """Every recording under ``tests/recordings``, sorted by family and name."""
     found: list[Recording] = []
+    orphans = [
+        p
+        for p in RECORDINGS.glob("*/*")
+        if not p.name.endswith(".source.toml") and not (p.parent / (p.name.split(".", 1)[0] + ".source.toml")).is_file()
+    ]
+    if orphans:
+        raise AssertionError(f"recorded bodies without a sidecar (say where they come from): {orphans}")
     for sidecar in sorted(RECORDINGS.glob("*/*.source.toml")):
         name = sidecar.name.removesuffix(".source.toml")
         bodies = [p for p in sidecar.parent.glob(name + ".*") if p.name != sidecar.name]

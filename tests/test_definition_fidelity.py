@@ -11,6 +11,7 @@ definition must still decode, every accessor must answer, and the body must re-e
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -100,6 +101,86 @@ def test_all_684_recorded_questions_of_a_brand_re_encode_exactly() -> None:
     assert [msgspec.json.decode(msgspec.json.encode(q)) for q in questions] == raw
     kinds = {(q.question_type, q.selector) for q in questions}
     assert len(kinds) > 5, kinds
+
+
+async def test_choices_and_block_elements_added_through_the_accessors_are_sent() -> None:
+    rec = recording("survey_definitions/qualtrics-r-fetch-description-2021")
+    raw = rec.result()
+    survey_id = raw["SurveyID"]
+    server = ReplayServer().answer(rec)
+    for template in (
+        "/survey-definitions/{surveyId}/questions/{questionId}",
+        "/survey-definitions/{surveyId}/blocks/{blockId}",
+    ):
+        server.answer_raw("PUT", template, META_ONLY)
+    async with server, replay_client(server) as client:
+        definition = await client.survey_definitions.get(survey_id)
+        question = definition.questions["QID7"]  # a dropdown with choices 1..3
+        assert question.choices is not None
+        question.choices["4"] = m.Choice(display="Fourland")
+        del question.choices["1"]
+        question.choices["2"].display = "Renamed"
+        question.choice_order = [*(question.choice_order or [])[1:], "4"]
+        await client.survey_definitions.update_question(survey_id, "QID7", question)
+        block_id, block = next(iter(definition.blocks.items()))
+        assert block.block_elements is not None
+        block.block_elements.append(m.BlockElement(type="Page Break"))
+        await client.survey_definitions.update_block(survey_id, block_id, block)
+    puts = {s.path.rsplit("/", 1)[-1]: s.json() for s in server.seen if s.method == "PUT"}
+    wire = raw["Questions"]["QID7"]
+    assert puts["QID7"]["Choices"] == {
+        "2": {**wire["Choices"]["2"], "Display": "Renamed"},
+        "3": wire["Choices"]["3"],
+        "4": {"Display": "Fourland"},
+    }
+    assert puts["QID7"]["ChoiceOrder"] == ["2", "3", "4"]
+    assert puts[block_id]["BlockElements"] == [*raw["Blocks"][block_id]["BlockElements"], {"Type": "Page Break"}]
+
+
+def test_plain_dicts_put_into_a_question_become_views_and_copies_keep_the_type() -> None:
+    question = m.Question(question_text="Q", question_type="MC", selector="SAVR")
+    question["Choices"] = {"1": {"Display": "One", "TextEntry": 1}}
+    question["Choices"]["2"] = {"Display": "Two"}
+    assert question.choices is not None
+    assert [(k, c.display, c.text_entry) for k, c in question.choices.items()] == [
+        ("1", "One", True),
+        ("2", "Two", None),
+    ]
+    draft = question.copy()
+    assert isinstance(draft, m.Question)
+    draft.question_text = "Changed"
+    assert question.question_text == "Q"
+    assert isinstance(question | {"X": 1}, m.Question)
+    choice = m.Choice(display="Other")
+    choice.text_entry = True
+    assert choice == {"Display": "Other", "TextEntry": "true"}  # the form recorded choices have
+    choice.text_entry = False
+    assert choice == {"Display": "Other"}
+    assert m.Choice(display="x", exclusive_answer=False) == {"Display": "x", "ExclusiveAnswer": False}
+
+
+def test_an_empty_map_sent_as_an_empty_array_reads_as_an_empty_map() -> None:
+    # Qualtrics writes empty maps as [] (recorded: RecodeValues, VariableNaming, AnalyzeChoices).
+    body = {"SurveyID": "SV_1", "SurveyName": "Empty", "Questions": [], "Blocks": [], "SurveyOptions": []}
+    definition = _definition({**body, "ProjectInfo": []})
+    assert (definition.questions, definition.blocks, definition.survey_options) == ({}, {}, {})
+    assert isinstance(definition.questions, m.QuestionMap)
+    assert definition.project_category is None
+
+
+def test_dates_without_a_zone_read_none_rather_than_a_wrong_instant() -> None:
+    # Recorded: the QSF says LastModified "2020-12-08 14:05:59" where the JSON form of the same
+    # survey says "2020-12-08T21:05:59Z": MySQL text is local time, its zone unknown.
+    options = {
+        "SurveyCreationDate": "2019-03-08T06:12:17Z",
+        "SurveyStartDate": "2020-12-08 14:05:59",
+        "SurveyExpirationDate": "2021-01-01T00:00:00+01:00",
+    }
+    definition = _definition({"SurveyID": "SV_1", "SurveyName": "x", "SurveyOptions": options})
+    assert definition.survey_creation_date == datetime(2019, 3, 8, 6, 12, 17, tzinfo=UTC)
+    assert definition.survey_start_date is None
+    assert definition.survey_options["SurveyStartDate"] == "2020-12-08 14:05:59"  # kept as sent
+    assert definition.survey_expiration_date == datetime(2020, 12, 31, 23, 0, tzinfo=UTC)
 
 
 def test_question_built_from_keywords_sends_the_wire_names() -> None:
@@ -193,6 +274,7 @@ def questions(draw: st.DrawFn, qid: str) -> dict[str, Any]:
 @st.composite
 def definitions(draw: st.DrawFn) -> dict[str, Any]:
     qids = draw(st.lists(st.integers(1, 99).map(lambda n: f"QID{n}"), unique=True, max_size=4))
+    empty_as_array: bool = draw(st.booleans())  # how Qualtrics writes an empty map
     return {
         "SurveyID": "SV_0123456789abcde",
         "SurveyName": draw(st.text(max_size=8)),
@@ -200,7 +282,7 @@ def definitions(draw: st.DrawFn) -> dict[str, Any]:
         "OwnerID": "UR_1",
         "QuestionCount": draw(st.sampled_from(["3", 3, "", None])),
         "ProjectInfo": draw(st.dictionaries(st.sampled_from(["ProjectCategory", "ProjectType"]), _json, max_size=2)),
-        "Questions": {qid: draw(questions(qid)) for qid in qids},
+        "Questions": {qid: draw(questions(qid)) for qid in qids} if qids or not empty_as_array else [],
         "Blocks": draw(
             st.dictionaries(
                 st.sampled_from(["BL_a", "BL_b"]),
@@ -262,7 +344,7 @@ def _touch_everything(definition: m.SurveyDefinition) -> None:
 def test_any_json_under_the_polymorphic_members_decodes_and_re_encodes_as_sent(body: dict[str, Any]) -> None:
     definition = _definition(body)
     _touch_everything(definition)
-    assert msgspec.json.decode(msgspec.json.encode(definition.questions)) == body["Questions"]
+    assert msgspec.json.decode(msgspec.json.encode(definition.questions)) == (body["Questions"] or {})
     assert msgspec.json.decode(msgspec.json.encode(definition.blocks)) == body["Blocks"]
     assert msgspec.json.decode(msgspec.json.encode(definition.survey_flow)) == body["SurveyFlow"]
     assert definition.survey_options == body["SurveyOptions"]

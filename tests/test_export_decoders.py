@@ -430,8 +430,13 @@ def test_D6_csv_legacy_two_row_header_keeps_its_first_record() -> None:
         {"V1": "R_2", "V2": "Default", "Q1": "1"},
     ]
     assert (decoder.labels, decoder.import_ids) == (["ResponseID", "ResponseSet", "A question"], [])
-    # Only that layout: a current export whose third row is not JSON keeps three header rows.
-    assert decode(CsvRecordDecoder(","), b"V1,V2\nLabel,Label\nR_1,x\nR_2,y\n") == [{"V1": "R_2", "V2": "y"}]
+    # Whatever the names: a third row without an import id is a record, never a header.
+    assert decode(CsvRecordDecoder(","), b"ResponseID,Q1\nLabel,Label\nR_1,x\nR_2,y\n") == [
+        {"ResponseID": "R_1", "Q1": "x"},
+        {"ResponseID": "R_2", "Q1": "y"},
+    ]
+    # A legacy export without responses is empty, not truncated.
+    assert decode(CsvRecordDecoder(","), b"V1,V2\r\nResponseID,ResponseSet\r\n") == []
 
 
 class Typed(msgspec.Struct):
@@ -462,11 +467,15 @@ def test_D8_csv_unterminated_quoted_field() -> None:
 
 
 def test_D8_csv_row_with_the_wrong_width() -> None:
-    content = 'a,b\nA,B\n"{}","{}"\n1,2\n3,4,5\n'
+    content = 'a,b\nA,B\n"{""ImportId"":""a""}","{""ImportId"":""b""}"\n1,2\n3,4,5\n'
     with pytest.raises(
         ExportCorruptError, match=r"Record 2 \(line 5\) of the CSV export has 3 fields, the header has 2"
     ):
         decode(record_decoder("csv"), content.encode())
+    # The legacy two-row header: its first record is line 3, and a wrong width there is caught too.
+    legacy = "V1,V2\nResponseID,ResponseSet\nR_1,Default,extra\n"
+    with pytest.raises(ExportCorruptError, match=r"Record 1 \(line 3\) of the CSV export has 3 fields"):
+        decode(record_decoder("csv"), legacy.encode())
 
 
 def test_D8_csv_truncated_headers_bad_utf8_and_empty() -> None:
@@ -648,7 +657,7 @@ def test_D6_zip_then_csv_pipeline(
     names: list[str], data: st.DataObject, method: int, seekable: bool, points: list[int]
 ) -> None:
     rows = data.draw(st.lists(st.lists(text, min_size=len(names), max_size=len(names)), max_size=6), label="rows")
-    content = write_csv(names, rows, import_ids=list(names))
+    content = write_csv(names, rows, import_ids=[json.dumps({"ImportId": n}) for n in names])
     blob = make_zip(content.encode("utf-8-sig"), method=method, seekable=seekable)
     reader, decoder = ZipMemberReader(), record_decoder("csv")
     records: list[Any] = []
@@ -670,7 +679,7 @@ def test_D6_memory_is_bounded_by_a_chunk_and_a_record() -> None:
     }
     names = ["responseId", *answers]
     row = ["R_x", *answers.values()]
-    blobs["csv"] = write_csv(names, [row] * count, import_ids=names).encode()
+    blobs["csv"] = write_csv(names, [row] * count, import_ids=[json.dumps({"ImportId": n}) for n in names]).encode()
     for fmt, blob in blobs.items():
         longest = 2 * len(json.dumps(record))
         decoder = record_decoder(fmt)
@@ -724,7 +733,7 @@ def test_D8_decoders_stay_failed() -> None:
 
 
 def test_decoders_finish_once() -> None:
-    for fmt, blob in (("json", b'{"responses": []}'), ("ndjson", b""), ("csv", b"a\nA\nQ\n")):
+    for fmt, blob in (("json", b'{"responses": []}'), ("ndjson", b""), ("csv", b'a\nA\n"{""ImportId"":""a""}"\n')):
         decoder = record_decoder(fmt)
         assert decode(decoder, blob) == []
         with pytest.raises(RuntimeError, match="already called"):

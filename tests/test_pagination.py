@@ -197,3 +197,26 @@ async def test_E2_a_walk_served_through_another_datacenter_stays_on_our_host() -
         assert sum(len(p.elements) for p in pages) == 230
         assert len(pages) == 3
         assert emu.stats.requests == 3
+
+
+@pytest.mark.parametrize(
+    "next_page",
+    [
+        "https://evil.com\\@az1.qualtrics.com/API/v3/surveys",  # a backslash the URL parser refuses
+        "https://ä.qualtrics.com/API/v3/surveys",  # a host that is not ASCII
+        "https://az1.qualtrics.com/API/v3/.%2e/.%2e/secret",  # dot segments, encoded
+        "https://az1.qualtrics.com/API/v3/surveys%2F..%2F..%2Fsecret",  # an encoded slash
+        "https://az1.qualtrics.com/API/v3/surveys\\..\\secret",
+        "https://az1.qualtrics.com:8443/API/v3/surveys",
+        "http://az1.qualtrics.com/API/v3/surveys",
+    ],
+)
+def test_E2_a_hostile_next_page_is_refused_with_a_library_error(next_page: str) -> None:
+    from qualtrics_async._session import Session
+
+    session = Session.__new__(Session)  # only target() is exercised: no I/O
+    session.endpoint = resolve_endpoint("https://iad1.qualtrics.com", None, {})
+    session._api_root = str(session.endpoint.api_root)
+    session._targets = {}
+    with pytest.raises(UnsafeURLError):
+        session.target(next_page)

@@ -643,6 +643,21 @@ async def test_a_recorded_export_job_runs_from_start_through_polls_to_its_record
     _assert_records_match_csv(records, _zip_member(file))
 
 
+async def test_a_recorded_2020_export_job_with_a_bare_uuid_file_id_runs_to_its_file() -> None:
+    # Before late 2020 the fileId was a bare uuid; after, uuid + "-def". Both must work.
+    complete = recording("exports/qualtrics-r-export-responses-progress-complete-2020")
+    file = recording("exports/qualtrics-r-export-file-beskar-2020")
+    server = ReplayServer().answer(recording("exports/qualtrics-r-export-responses-start")).answer(complete)
+    server.answer(file)
+    async with server:
+        job, records = await _stream_export(server, "SV_3gbwq8aJgqPwQDP")
+    assert job.file_id == complete.result()["fileId"]
+    assert job.state.percent_complete == complete.result()["percentComplete"]
+    (download,) = server.requests_to("GET", "/surveys/{surveyId}/export-responses/{fileId}/file")
+    assert download.path.endswith(f"/{complete.result()['fileId']}/file")
+    _assert_records_match_csv(records, _zip_member(file))
+
+
 _EXPORT_FILES = recordings_of("GET", "/surveys/{surveyId}/export-responses/{fileId}/file")
 
 
@@ -694,11 +709,20 @@ async def test_a_proxied_next_page_on_another_qualtrics_host_is_asked_of_our_own
 # --- the corpus itself ---------------------------------------------------------------------------
 
 
+# The export-job answers each named by an export test above (a new one needs a test of its own).
+_EXPORT_JOB_ANSWERS = {
+    "exports/qualtrics-r-export-responses-start",
+    "exports/qualtrics-r-export-responses-progress-in-progress",
+    "exports/qualtrics-r-export-responses-progress-partial",
+    "exports/qualtrics-r-export-responses-progress-complete",
+    "exports/qualtrics-r-export-responses-progress-complete-2020",
+}
+
+
 def test_every_recording_is_replayed_by_a_test() -> None:
     covered = {r.id for r in _JSON_ANSWERS} | {r.id for r in _ERRORS} | {r.id for r in _EXPORT_FILES}
     covered |= {r.id for r in recordings_of("GET", "/responseexports/{responseExportId}/file")}
-    covered |= {r.id for r in recordings_of("POST", "/surveys/{surveyId}/export-responses")}
-    covered |= {r.id for r in recordings_of("GET", "/surveys/{surveyId}/export-responses/{exportProgressId}")}
+    covered |= _EXPORT_JOB_ANSWERS
     assert covered == {r.id for r in load_recordings()}
 
 

@@ -614,6 +614,9 @@ class CsvRecordDecoder(RecordDecoder):
 
     def _finish(self) -> list[Any]:
         records = self._take(self._decode_text(b"", final=True), final=True)
+        if _is_legacy_header(self._headers):  # a legacy export without responses
+            self._headers.append([])
+            self._read_headers([])
         if len(self._headers) < self.HEADER_ROWS:
             if not self._lines and not self._headers:
                 raise ExportCorruptError(f"The {self._format} export is empty; {_RETRY}.")
@@ -708,7 +711,7 @@ class CsvRecordDecoder(RecordDecoder):
         for row in rows:
             if len(self._headers) == self.HEADER_ROWS:
                 break
-            if len(self._headers) == self.HEADER_ROWS - 1 and row and _is_legacy(self._headers, row):
+            if len(self._headers) == self.HEADER_ROWS - 1 and row and not _is_import_id_row(row):
                 self._headers.append([])  # the legacy format: no import-id row; this row is a record
                 break
             taken += 1
@@ -757,14 +760,18 @@ class CsvRecordDecoder(RecordDecoder):
         return converted
 
 
-def _is_legacy(headers: list[list[str]], third: list[str]) -> bool:
-    """Whether two header rows and the next row are the legacy export format (recorded): names
-    ``V1, V2, ...``, labels ``ResponseID, ResponseSet, ...``, and no row of import ids."""
-    names, labels = headers
-    first = _import_id(third[0])
-    return (
-        names[:1] == ["V1"] and labels[:1] == ["ResponseID"] and not (isinstance(first, dict) and "ImportId" in first)
-    )
+def _is_import_id_row(row: list[str]) -> bool:
+    """Whether a row is the third header row of the current format: ``{"ImportId": ...}`` cells.
+
+    Every current export's third row is (recorded); a file whose third row has none is the
+    legacy two-row format, whose third row is its first record.
+    """
+    return any(cell[:1] == "{" and isinstance(found := _import_id(cell), dict) and "ImportId" in found for cell in row)
+
+
+def _is_legacy_header(headers: list[list[str]]) -> bool:
+    """Whether two header rows are the legacy format's (recorded): ``V1, V2, …`` / ``ResponseID, …``."""
+    return len(headers) == 2 and headers[0][:1] == ["V1"] and headers[1][:1] == ["ResponseID"]
 
 
 def _unique_columns(names: list[str], import_ids: list[Any]) -> list[str]:

@@ -16,6 +16,7 @@ from qualtrics_async._wire import (
     Text,
     ViewList,
     Views,
+    WireMap,
     WireObject,
     list_of,
     parse_when,
@@ -142,8 +143,9 @@ class Choice(WireObject):
     """One choice (or scale point, or matrix answer) of a question, every member kept.
 
     ``text_entry`` and ``exclusive_answer`` read the wire's ``1``, ``"true"`` and ``true``
-    alike (all three are seen in recorded definitions). Other members (``Image``,
-    ``Analyze``, ``RecodeValue``, ...) are the dict's keys.
+    alike (all three are seen in recorded definitions); setting ``text_entry=True`` writes
+    ``"true"`` and ``False`` removes the member, as recorded choices have it. Other members
+    (``Image``, ``Analyze``, ``RecodeValue``, ...) are the dict's keys.
 
     Example::
 
@@ -153,7 +155,7 @@ class Choice(WireObject):
     __slots__ = ()
 
     display = Text("Display")
-    text_entry = Flag("TextEntry")
+    text_entry = Flag("TextEntry", true_value="true", false_value=None)
     exclusive_answer = Flag("ExclusiveAnswer")
 
     def __init__(
@@ -166,7 +168,14 @@ class Choice(WireObject):
         exclusive_answer: bool | None = None,
     ) -> None:
         super().__init__(wire or {})
-        _assign(self, {"Display": display, "TextEntry": text_entry, "ExclusiveAnswer": exclusive_answer})
+        _assign(
+            self,
+            {
+                "Display": display,
+                "TextEntry": Choice.text_entry.wire_value(text_entry),
+                "ExclusiveAnswer": exclusive_answer,
+            },
+        )
 
 
 class Question(WireObject):
@@ -391,15 +400,34 @@ class SurveyFlow(WireObject):
 
     @property
     def flow(self) -> list[dict[str, Any]]:
-        """The flow's elements (plain JSON objects; change them in place or assign a new list)."""
+        """The flow's elements (plain JSON objects), the wire's own list: change it in place,
+        or assign a new list. A flow without elements reads a new empty list (assign it)."""
         elements = self.get("Flow")
-        if elements is None:
-            elements = self["Flow"] = []
         return elements if isinstance(elements, list) else []
 
     @flow.setter
     def flow(self, elements: Sequence[Mapping[str, Any]]) -> None:
         self["Flow"] = [dict(e) for e in elements]
+
+
+class QuestionMap(WireMap[Question]):
+    """The ``Questions`` of a definition, keyed by question id (``[]`` when there are none)."""
+
+    __slots__ = ()
+    _item = Question
+
+
+class BlockMap(WireMap[Block]):
+    """The ``Blocks`` of a definition, keyed by block id (``[]`` when there are none)."""
+
+    __slots__ = ()
+    _item = Block
+
+
+class JsonMap(WireMap[Any]):
+    """An object of plain JSON values (``SurveyOptions``, ``ProjectInfo``; ``[]`` reads ``{}``)."""
+
+    __slots__ = ()
 
 
 class SurveyDefinition(DefinitionModel):
@@ -421,11 +449,11 @@ class SurveyDefinition(DefinitionModel):
     last_modified: datetime | None = None
     last_accessed: datetime | None = None
     last_activated: datetime | None = None
-    project_info: dict[str, Any] = msgspec.field(default_factory=dict)
-    questions: dict[str, Question] = msgspec.field(default_factory=dict)
-    blocks: dict[str, Block] = msgspec.field(default_factory=dict)
+    project_info: JsonMap = msgspec.field(default_factory=JsonMap)
+    questions: QuestionMap = msgspec.field(default_factory=QuestionMap)
+    blocks: BlockMap = msgspec.field(default_factory=BlockMap)
     survey_flow: SurveyFlow | None = None
-    survey_options: dict[str, Any] = msgspec.field(default_factory=dict)
+    survey_options: JsonMap = msgspec.field(default_factory=JsonMap)
     response_sets: Any = None
     scoring: Any = None
     _question_count: str | int | None = msgspec.field(default=None, name="QuestionCount")

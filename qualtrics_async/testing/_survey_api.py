@@ -61,7 +61,9 @@ Documented choices (the fact sheet is silent or UNCERTAIN):
   PX``) and answers ``{"SurveyID", "DefaultBlockID"}``. ``?format=qsf`` answers a QSF
   document (elements ``BL``, ``FL``, ``SO``, ``SQ``) that the import accepts.
   ``…/metadata`` answers the ``SurveyEntry`` names with MySQL ``YYYY-MM-DD HH:MM:SS`` dates
-  (§5.1; an ISO date in a ``PUT`` is a 400).
+  (§5.1; an ISO date in a ``PUT`` is a 400). Those dates are UTC here, a simplification: the
+  recorded QSF of a survey gives them in the brand's local time (7 hours off the ISO ``Z``
+  dates of its JSON definition), so clients must not read a zone into them.
   Questions need ``QuestionText``, ``QuestionType``, ``Selector``; a new one gets the next
   ``QIDn`` and goes to the block of query ``blockId`` (default: the default block); ``PUT``
   replaces it whole; the answer to a create is ``{"QuestionID"}``. Blocks: ``POST`` needs
