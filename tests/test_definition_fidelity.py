@@ -35,6 +35,18 @@ def _envelope(result: Any) -> bytes:
     return json.dumps({"result": result, "meta": {"httpStatus": "200 - OK", "requestId": "r"}}).encode()
 
 
+def _definition_server(rec: Recording) -> ReplayServer:
+    """A server answering the recorded definition, and every PUT of a question, block or the flow."""
+    server = ReplayServer().answer(rec)
+    for template in (
+        "/survey-definitions/{surveyId}/questions/{questionId}",
+        "/survey-definitions/{surveyId}/blocks/{blockId}",
+        "/survey-definitions/{surveyId}/flow",
+    ):
+        server.answer_raw("PUT", template, META_ONLY)
+    return server
+
+
 def _definition(body: dict[str, Any]) -> m.SurveyDefinition:
     decoded = envelope_decoder(m.SurveyDefinition).decode(_envelope(body)).result
     assert isinstance(decoded, m.SurveyDefinition)
@@ -53,13 +65,7 @@ async def test_every_question_block_and_the_flow_of_a_recorded_definition_is_wri
 ) -> None:
     raw = rec.result()
     survey_id = raw["SurveyID"]
-    server = ReplayServer().answer(rec)
-    for template in (
-        "/survey-definitions/{surveyId}/questions/{questionId}",
-        "/survey-definitions/{surveyId}/blocks/{blockId}",
-        "/survey-definitions/{surveyId}/flow",
-    ):
-        server.answer_raw("PUT", template, META_ONLY)
+    server = _definition_server(rec)
     async with server, replay_client(server) as client:
         definition = await client.survey_definitions.get(survey_id)
         for qid, question in definition.questions.items():
@@ -107,12 +113,7 @@ async def test_choices_and_block_elements_added_through_the_accessors_are_sent()
     rec = recording("survey_definitions/qualtrics-r-fetch-description-2021")
     raw = rec.result()
     survey_id = raw["SurveyID"]
-    server = ReplayServer().answer(rec)
-    for template in (
-        "/survey-definitions/{surveyId}/questions/{questionId}",
-        "/survey-definitions/{surveyId}/blocks/{blockId}",
-    ):
-        server.answer_raw("PUT", template, META_ONLY)
+    server = _definition_server(rec)
     async with server, replay_client(server) as client:
         definition = await client.survey_definitions.get(survey_id)
         question = definition.questions["QID7"]  # a dropdown with choices 1..3
