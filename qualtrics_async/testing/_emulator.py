@@ -9,10 +9,10 @@ client happens to do. Every request goes through the same pipeline::
 Authentication answers as recorded: a request with no credentials at all (no
 ``X-API-TOKEN`` header and no ``Authorization: Bearer`` token) is a **400** with ``errorCode``
 ``ATP_2``, "Expected authorization in headers, but none provided." (not a 401); a wrong API
-token, or an unknown or expired access token, is a 401. Limits are per brand
-(qualtrics-api.md §4.1), so a request that cannot be tied to a brand (no valid credentials) is
-answered without being counted; the fact sheet does not say which check Qualtrics runs first
-(a documented choice).
+token, or an unknown or expired access token, is a 401 (docs/fidelity.md). Limits are per
+brand (docs/rate-limits.md), so a request that cannot be tied to a brand (no valid credentials)
+is answered without being counted; no source says which check Qualtrics runs first (a
+documented choice).
 
 Envelopes are the recorded ones: ``meta {httpStatus, requestId}`` plus ``error {errorMessage,
 errorCode}`` on errors. A path no route serves gets the gateway's own recorded not-found

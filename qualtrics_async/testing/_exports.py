@@ -211,7 +211,7 @@ _METADATA: Final = (
     _Meta("recipientLastName", "RecipientLastName", "Recipient Last Name", False),
     _Meta("recipientFirstName", "RecipientFirstName", "Recipient First Name", False),
     _Meta("recipientEmail", "RecipientEmail", "Recipient Email", False),
-    # Requested as externalReference (§6.2), recorded as ImportId/values key externalDataReference.
+    # Requested as externalReference (docs/exports.md), recorded as ImportId/values key externalDataReference.
     _Meta("externalReference", "ExternalReference", "External Data Reference", False, "externalDataReference"),
     _Meta("locationLatitude", "LocationLatitude", "Location Latitude", False),
     _Meta("locationLongitude", "LocationLongitude", "Location Longitude", False),

@@ -92,7 +92,7 @@ Documented choices (the fact sheet is silent or UNCERTAIN):
 * ``Idempotency-Key`` (single responses and imports): a repeated key with the same request
   answers what the first answered (nothing is created twice); the same key with another
   request answers 409.
-* **Response import**: a raw body up to :data:`MAX_IMPORT_BYTES` (5 MB, §7.2; 413 above) with
+* **Response import**: a raw body up to :data:`MAX_IMPORT_BYTES` (5 MB, docs/imports.md; 413 above) with
   ``Content-Type: text/csv`` or ``text/tsv`` and header ``charset`` (``UTF-8``, the default;
   others 400); or JSON ``{"format", "fileUrl", "charset"}`` with a URL registered in
   :attr:`SurveyRoutes.remote_files` (an unknown URL makes the job ``failed``). The header rows
@@ -163,11 +163,11 @@ from qualtrics_async.testing._routing import (
 )
 
 MAX_IMPORT_BYTES = 5_000_000
-"""A response import file is at most 5 MB (§7.2); larger answers 413."""
+"""A response import file is at most 5 MB (docs/imports.md); larger answers 413."""
 MAX_UPLOAD_FILES = 5
-"""A single response takes at most 5 uploaded files, ``file1`` to ``file5`` (§7.1)."""
+"""A single response takes at most 5 uploaded files, ``file1`` to ``file5`` (Qualtrics' reference)."""
 MAX_CONCURRENT_IMPORTS = 15
-"""At most 15 survey imports (``POST /surveys``) run at once (§4.1); more answer 429."""
+"""At most 15 survey imports (``POST /surveys``) run at once (Qualtrics' reference); more answer 429."""
 MAX_EMBEDDED_DATA = 10
 """An email distribution takes at most 10 embedded data keys (§9)."""
 DISTRIBUTIONS_PAGE_SIZE = 100
