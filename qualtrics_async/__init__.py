@@ -7,7 +7,7 @@ models in :mod:`qualtrics_async.models`, and the bundled emulator for tests in
 
 from qualtrics_async import errors
 from qualtrics_async._client import QualtricsClient
-from qualtrics_async._config import KNOWN_DATACENTERS, RetryPolicy, Timeouts
+from qualtrics_async._config import KNOWN_DATACENTERS, RetryPolicy, SizeLimits, Timeouts
 from qualtrics_async._ratelimit import LocalRateLimiter, RateLimiter, RateLimits, RedisRateLimiter
 from qualtrics_async._sansio import build_path
 from qualtrics_async._version import __version__
@@ -24,6 +24,7 @@ __all__ = [
     "RateLimits",
     "RedisRateLimiter",
     "RetryPolicy",
+    "SizeLimits",
     "Timeouts",
     "__version__",
     "build_path",

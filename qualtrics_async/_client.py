@@ -15,6 +15,7 @@ from qualtrics_async._config import (
     Credentials,
     Endpoint,
     RetryPolicy,
+    SizeLimits,
     Timeouts,
     resolve_credentials,
     resolve_endpoint,
@@ -66,6 +67,8 @@ class QualtricsClient:
         utilization: the fraction of each limit the in-process limiter uses (default 0.95).
         retry: when and how to retry (:class:`RetryPolicy`).
         timeouts: connect, read, per-attempt and per-call limits (:class:`Timeouts`).
+        size_limits: how much is read of what a server sends: a JSON answer, an error body,
+            one streamed record, an export file (:class:`SizeLimits`; docs/errors.md).
         pool_size: the most connections open at once.
         ssl_context: a custom TLS context (e.g. with a corporate CA). Verification stays on.
         http_session: an aiohttp session to use; it is not closed by the client. Its settings
@@ -94,6 +97,7 @@ class QualtricsClient:
         utilization: float = DEFAULT_UTILIZATION,
         retry: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
+        size_limits: SizeLimits | None = None,
         pool_size: int = 100,
         ssl_context: ssl.SSLContext | None = None,
         http_session: aiohttp.ClientSession | None = None,
@@ -130,6 +134,7 @@ class QualtricsClient:
         self._utilization = utilization
         self._retry = retry or RetryPolicy()
         self._timeouts = timeouts or Timeouts()
+        self._size_limits = size_limits or SizeLimits()
         self._pool_size = pool_size
         self._ssl_context = ssl_context
         self._external_http = http_session
@@ -175,6 +180,7 @@ class QualtricsClient:
             limiter=limiter,
             retry=self._retry,
             timeouts=self._timeouts,
+            limits=self._size_limits,
         )
 
     async def aclose(self) -> None:

@@ -73,6 +73,43 @@ class Timeouts:
                 raise ConfigurationError(f"Timeouts.{name} must be a positive number of seconds, got {value!r}")
 
 
+_MiB = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class SizeLimits:
+    """How much the client reads of what a server sends: every body has a bound
+    (docs/errors.md, "Bodies that are too large").
+
+    A server that answers more than a bound (a runaway listing, a gzip or ZIP bomb, a proxy
+    gone wrong) gets :class:`~qualtrics_async.errors.ResponseTooLargeError` naming the bound,
+    the call is not retried, and nothing is left on disk. Raise a bound only for answers you
+    expect to be that large.
+
+    Attributes:
+        json_bytes: one JSON answer, counted after ``Content-Encoding`` is undone (64 MiB; a
+            Qualtrics page of 100 elements is well under 1 MiB, a survey definition a few MiB).
+        error_bytes: what is read of an error answer for its message (64 KiB); the rest is
+            discarded, never an error.
+        record_bytes: one streamed record of an export: a CSV record, an NDJSON line or one
+            JSON/XML element (16 MiB). Memory while streaming stays within a few chunks plus this.
+        download_bytes: one export file on disk, and the most a member of it may inflate to
+            when extracted (8 GiB; Qualtrics caps an export at a few GiB). A file larger than
+            the size its server declared is refused whatever this bound.
+    """
+
+    json_bytes: int = 64 * _MiB
+    error_bytes: int = 64 * 1024
+    record_bytes: int = 16 * _MiB
+    download_bytes: int = 8 * 1024 * _MiB
+
+    def __post_init__(self) -> None:
+        for name in ("json_bytes", "error_bytes", "record_bytes", "download_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1024:
+                raise ConfigurationError(f"SizeLimits.{name} must be a whole number of bytes >= 1024, got {value!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """When and how long to wait before trying again.

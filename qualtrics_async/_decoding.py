@@ -90,3 +90,28 @@ def page_decoder(item_type: Any) -> msgspec.json.Decoder[Envelope[ListResult[Any
 
 error_decoder = msgspec.json.Decoder(ErrorEnvelope)
 json_encoder = msgspec.json.Encoder()
+
+
+class NestingTooDeepError(msgspec.DecodeError):
+    """JSON nested deeper than the decoder can follow (msgspec raises ``RecursionError``)."""
+
+
+def decode(decoder: msgspec.json.Decoder[T], data: bytes | bytearray | memoryview | str) -> T:
+    """``decoder.decode(data)``, with a body nested too deeply reported as a ``DecodeError``.
+
+    msgspec follows nesting on the C stack and raises ``RecursionError`` past Python's
+    recursion limit (a 10 KB body of 5,000 ``[`` is enough); every JSON body from the
+    network is decoded through here so that becomes a library error, not a crash.
+    """
+    try:
+        return decoder.decode(data)
+    except RecursionError:
+        raise NestingTooDeepError("JSON nested too deeply to decode (more levels than the recursion limit)") from None
+
+
+_ANY_DECODER = msgspec.json.Decoder()
+
+
+def decode_any(data: bytes | bytearray | memoryview | str) -> Any:
+    """Plain JSON values from ``data`` (see :func:`decode` for nesting)."""
+    return decode(_ANY_DECODER, data)

@@ -16,12 +16,13 @@ from urllib.parse import quote
 
 import msgspec
 
-from qualtrics_async._decoding import ErrorEnvelope, Meta, error_decoder
+from qualtrics_async._decoding import ErrorEnvelope, Meta, NestingTooDeepError, decode, error_decoder
 from qualtrics_async.errors import (
     APIStatusError,
     AuthenticationError,
     RateLimitError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     ResponseValidationError,
     error_for_status,
 )
@@ -79,7 +80,7 @@ def build_path(template: str, /, **params: str) -> str:
     return _PLACEHOLDER.sub(fill, template)
 
 
-def snippet(body: bytes) -> str:
+def snippet(body: bytes | bytearray) -> str:
     """The first bytes of a body, decoded leniently, for error messages."""
     text = body[:SNIPPET_BYTES].decode("utf-8", errors="replace")
     text = " ".join(text.split())
@@ -122,10 +123,10 @@ def status_code_of(meta: Meta | None) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def decode_error_meta(body: bytes) -> Meta | None:
+def decode_error_meta(body: bytes | bytearray) -> Meta | None:
     """The ``meta`` of an error body, or ``None`` when the body is not an envelope."""
     try:
-        return error_decoder.decode(body).meta
+        return decode(error_decoder, body).meta
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
 
@@ -133,7 +134,7 @@ def decode_error_meta(body: bytes) -> Meta | None:
 def status_error(
     status: int,
     reason: str,
-    body: bytes,
+    body: bytes | bytearray,
     headers: Mapping[str, str],
     call: CallInfo,
     *,
@@ -196,7 +197,7 @@ def _origin_only(location: str | None) -> str:
 
 def decode_failure(
     exc: msgspec.DecodeError | msgspec.ValidationError,
-    body: bytes,
+    body: bytes | bytearray,
     status: int,
     content_type: str,
     call: CallInfo,
@@ -211,6 +212,8 @@ def decode_failure(
         return protocol_error(message, status, call, request_id, body, cls=ResponseValidationError)
     if not body:
         what = "an empty body"
+    elif isinstance(exc, NestingTooDeepError):
+        what = f"JSON nested too deeply to decode ({len(body)} bytes; no Qualtrics answer nests like this)"
     elif "truncated" in str(exc):
         what = f"truncated or invalid JSON ({len(body)} bytes)"
     else:
@@ -220,12 +223,48 @@ def decode_failure(
     return protocol_error(message, status, call, request_id, body)
 
 
+def format_size(size: int) -> str:
+    """``67108864`` → ``"64 MiB"``: a bound as a reader would write it."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.4g} {unit}"
+    return f"{size} bytes"
+
+
+def too_large(
+    what: str,
+    limit: int,
+    setting: str,
+    call: CallInfo | None = None,
+    *,
+    status: int | None = None,
+    request_id: str | None = None,
+) -> ResponseTooLargeError:
+    """The error for a body (or one record of it) past its :class:`~qualtrics_async.SizeLimits` bound."""
+    message = (
+        f"{what} is larger than SizeLimits.{setting} ({format_size(limit)}), so it was not read further and "
+        "will not be retried; if the answer is legitimate, raise the bound: "
+        f"QualtricsClient(size_limits=SizeLimits({setting}=...))"
+    )
+    return ResponseTooLargeError(
+        message,
+        limit=limit,
+        setting=f"SizeLimits.{setting}",
+        status=status,
+        method=call.method if call else None,
+        path=call.path if call else None,
+        request_id=request_id,
+        attempts=call.attempts if call else None,
+        elapsed=call.elapsed if call else None,
+    )
+
+
 def protocol_error(
     message: str,
     status: int,
     call: CallInfo,
     request_id: str | None = None,
-    body: bytes | None = None,
+    body: bytes | bytearray | None = None,
     *,
     cls: type[ResponseDecodeError] = ResponseDecodeError,
 ) -> ResponseDecodeError:
@@ -253,4 +292,5 @@ __all__ = [
     "snippet",
     "status_code_of",
     "status_error",
+    "too_large",
 ]

@@ -25,8 +25,8 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from qualtrics_async._auth import Auth, TokenUnavailable
-from qualtrics_async._config import API_PREFIX, Endpoint, RetryPolicy, Timeouts, is_qualtrics_host_url
-from qualtrics_async._decoding import Envelope, Meta, json_encoder
+from qualtrics_async._config import API_PREFIX, Endpoint, RetryPolicy, SizeLimits, Timeouts, is_qualtrics_host_url
+from qualtrics_async._decoding import Envelope, Meta, NestingTooDeepError, decode, json_encoder
 from qualtrics_async._logging import logger, warn_once
 from qualtrics_async._ratelimit import RateLimiter
 from qualtrics_async._retry import (
@@ -44,6 +44,7 @@ from qualtrics_async._sansio import (
     protocol_error,
     status_code_of,
     status_error,
+    too_large,
 )
 from qualtrics_async._secret import redact
 from qualtrics_async._transport import attempt_client_timeout
@@ -63,7 +64,6 @@ from qualtrics_async.errors import (
 
 T = TypeVar("T")
 QueryParams = Mapping[str, str | int | float | bool]
-_ERROR_BODY_LIMIT = 64 * 1024
 _TARGET_CACHE_SIZE = 2048
 _CLOSED = "qualtrics_async: client closed"
 
@@ -109,8 +109,10 @@ class Session:
         timeouts: Timeouts,
         pool_size: int = 100,
         rng: random.Random | None = None,
+        limits: SizeLimits | None = None,
     ) -> None:
         self.http = http
+        self.limits = limits or SizeLimits()
         self.endpoint = endpoint
         self.auth = auth
         self.limiter = limiter
@@ -218,7 +220,11 @@ class Session:
             extra = functools.partial(dict, headers)
 
         async def decode(resp: aiohttp.ClientResponse, call: CallInfo) -> Answer:
-            raw = await resp.read()
+            raw = await read_bounded(resp, self.limits.json_bytes)
+            if raw is None:
+                raise too_large(
+                    f"HTTP {resp.status} answer", self.limits.json_bytes, "json_bytes", call, status=resp.status
+                )
             return self._decode(raw, resp.status, resp.headers, decoder, expect_result, call)
 
         return await self.send(
@@ -317,7 +323,7 @@ class Session:
                             self.budget.refund()
                             logger.debug("%s %s -> %d (attempt %d)", method, target.path, status, attempt)
                             return result
-                        raw = await _read_capped(resp, _ERROR_BODY_LIMIT)
+                        raw = await _read_capped(resp, self.limits.error_bytes)
                         reason, resp_headers = resp.reason or "", resp.headers
                     logger.debug("%s %s -> %d (attempt %d)", method, target.path, status, attempt)
                 except TokenUnavailable as unavailable:  # the API request itself was never sent
@@ -537,7 +543,7 @@ class Session:
 
     def _decode(
         self,
-        raw: bytes,
+        raw: bytes | bytearray,
         status: int,
         headers: CIMultiDictProxy[str],
         decoder: msgspec.json.Decoder[Envelope[Any]],
@@ -547,13 +553,15 @@ class Session:
         if status == 204 or (not raw and not expect_result):
             return Answer(None, None, status, headers)
         try:
-            envelope = decoder.decode(raw)
+            envelope = decode(decoder, raw)
         except msgspec.ValidationError as exc:
             content_type = headers.get("Content-Type", "")
             raise _BadBody(decode_failure(exc, raw, status, content_type, call, _request_id(raw)), False) from None
         except msgspec.DecodeError as exc:
             content_type = headers.get("Content-Type", "")
-            raise _BadBody(decode_failure(exc, raw, status, content_type, call), True) from None
+            # Garbage may be a transport fault worth another try; a body nested too deeply is not.
+            retry = not isinstance(exc, NestingTooDeepError)
+            raise _BadBody(decode_failure(exc, raw, status, content_type, call), retry) from None
         meta = envelope.meta
         if meta is not None and meta.notice:
             host = self.endpoint.origin.host or ""
@@ -602,6 +610,26 @@ def _may_climb(path: str) -> bool:
     return "\\" in path or bool(re.search(r"%(2f|5c)", path, re.IGNORECASE)) or _has_dot_segment(path)
 
 
+async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes | bytearray | None:
+    """The whole body, or ``None`` as soon as it is known to exceed ``limit`` bytes.
+
+    Counted after ``Content-Encoding`` is undone: aiohttp inflates a compressed body in
+    bounded steps as it is read, so a gzip bomb costs at most ``limit`` plus one step.
+    A declared ``Content-Length`` of a plain body is checked before reading anything.
+    """
+    length = resp.content_length
+    if length is not None and "Content-Encoding" not in resp.headers:
+        if length > limit:
+            return None
+        return await resp.read()  # aiohttp stops at the declared length
+    body = bytearray()
+    while chunk := await resp.content.readany():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return body
+
+
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     """Read at most ``limit`` bytes of an error body (a proxy page can be large)."""
     chunks: list[bytes] = []
@@ -619,9 +647,12 @@ class _RequestIdOnly(msgspec.Struct):
     meta: Meta | None = None
 
 
-def _request_id(raw: bytes) -> str | None:
+_request_id_decoder = msgspec.json.Decoder(_RequestIdOnly)
+
+
+def _request_id(raw: bytes | bytearray) -> str | None:
     try:
-        meta = msgspec.json.decode(raw, type=_RequestIdOnly).meta
+        meta = decode(_request_id_decoder, raw).meta
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
     return meta.requestId if meta else None

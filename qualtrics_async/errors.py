@@ -20,7 +20,8 @@ Every error raised by the client derives from :class:`QualtricsError`::
     │   ├── ServerError               5xx
     │   └── UnexpectedRedirectError   3xx that the client refused to follow
     ├── ResponseDecodeError           the body is not the JSON envelope it should be
-    │   └── ResponseValidationError   JSON, but of the wrong shape for the typed model
+    │   ├── ResponseValidationError   JSON, but of the wrong shape for the typed model
+    │   └── ResponseTooLargeError     a body (or one record of it) past its SizeLimits bound
     ├── PaginationError               a ``nextPage`` that repeats
     ├── UnsafeURLError                a URL on another origin (would leak the token)
     ├── ResponseNotReadyError         a new response still answered 202 at the deadline
@@ -34,12 +35,15 @@ Every error raised by the client derives from :class:`QualtricsError`::
         └── ExportCorruptError        the file is not whole (size, ZIP structure or CRC)
 
 Errors carry the HTTP method and API path, the Qualtrics ``requestId`` when there is
-one, the number of attempts and the elapsed time. They never carry credentials.
+one, the number of attempts and the elapsed time. They never carry credentials: a
+server that echoes the token back has it masked in the message, the snippet and the repr.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from qualtrics_async._secret import redact
 
 __all__ = [
     "APIConnectionError",
@@ -68,6 +72,7 @@ __all__ = [
     "ResponseImportFailedError",
     "ResponseImportTimeoutError",
     "ResponseNotReadyError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ServerError",
     "TLSError",
@@ -108,11 +113,12 @@ class QualtricsError(Exception):
         attempts: int | None = None,
         elapsed: float | None = None,
     ) -> None:
+        message = redact(message)  # a server may echo the credentials it received
         super().__init__(message)
         self.message = message
         self.method = method
         self.path = path
-        self.request_id = request_id
+        self.request_id = None if request_id is None else redact(request_id)
         self.attempts = attempts
         self.elapsed = elapsed
 
@@ -125,7 +131,7 @@ class QualtricsError(Exception):
             parts.append(f"(requestId {self.request_id})")
         if self.attempts and self.attempts > 1:
             parts.append(f"after {self.attempts} attempts")
-        return " ".join(parts)
+        return redact(" ".join(parts))  # message may have been extended after __init__
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
@@ -181,8 +187,8 @@ class APIStatusError(QualtricsError):
         super().__init__(message, method=method, path=path, request_id=request_id, attempts=attempts, elapsed=elapsed)
         self.status = status
         self.error_code = error_code
-        self.error_message = error_message
-        self.body_snippet = body_snippet
+        self.error_message = None if error_message is None else redact(error_message)
+        self.body_snippet = None if body_snippet is None else redact(body_snippet)
 
 
 class BadRequestError(APIStatusError):
@@ -273,11 +279,26 @@ class ResponseDecodeError(QualtricsError):
     ) -> None:
         super().__init__(message, **kwargs)
         self.status = status
-        self.body_snippet = body_snippet
+        self.body_snippet = None if body_snippet is None else redact(body_snippet)
 
 
 class ResponseValidationError(ResponseDecodeError):
     """The body is JSON but does not have the shape of the typed model (path in the message)."""
+
+
+class ResponseTooLargeError(ResponseDecodeError):
+    """A body, or one record streamed from it, is larger than its bound in
+    :class:`~qualtrics_async.SizeLimits`; it was not read further and the call is not retried.
+
+    Attributes:
+        limit: the bound, in bytes.
+        setting: which bound (``"SizeLimits.json_bytes"``, ...), to raise it if the answer is legitimate.
+    """
+
+    def __init__(self, message: str, *, limit: int, setting: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.limit = limit
+        self.setting = setting
 
 
 class PaginationError(QualtricsError):
