@@ -12,9 +12,11 @@ import aiohttp
 import msgspec
 
 from qualtrics_async._config import Credentials, Endpoint
+from qualtrics_async._decoding import decode
 from qualtrics_async._logging import logger
 from qualtrics_async._sansio import parse_retry_after, snippet
 from qualtrics_async._secret import Secret, redact
+from qualtrics_async._transport import read_capped
 from qualtrics_async.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -25,11 +27,14 @@ from qualtrics_async.errors import (
     QualtricsError,
     RateLimitError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     ServerError,
 )
 
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a URL path, not a password
 _MAX_REFRESH_MARGIN = 300.0
+_TOKEN_BODY_BYTES = 1 << 20  # a token answer is well under 4 KiB
+_ERROR_SNIPPET_BYTES = 64 * 1024
 _BACKGROUND_RETRY = 5.0  # seconds before a failed background refresh is tried again
 
 
@@ -117,6 +122,10 @@ class _OAuthError(msgspec.Struct):
     error_description: str | None = None
 
 
+_token_decoder = msgspec.json.Decoder(_TokenAnswer)
+_oauth_error_decoder = msgspec.json.Decoder(_OAuthError)
+
+
 class OAuthClientCredentials:
     """OAuth 2.0 client credentials: ``POST {host}/oauth2/token`` with HTTP Basic auth.
 
@@ -139,6 +148,9 @@ class OAuthClientCredentials:
         self._client_id = credentials.client_id
         self._secret = credentials.client_secret
         self._scopes = credentials.scopes
+        # The Basic credentials are base64: a server echoing them would not show the plain
+        # secret, so the encoded form is a secret of its own (kept alive for the log filter).
+        self._basic = Secret(base64.b64encode(f"{self._client_id}:{self._secret.reveal()}".encode()).decode("ascii"))
         self._header: tuple[str, str] | None = None
         self._token: Secret | None = None
         self._refresh_at = 0.0
@@ -206,16 +218,15 @@ class OAuthClientCredentials:
         form = {"grant_type": "client_credentials"}
         if self._scopes:
             form["scope"] = " ".join(self._scopes)
-        basic = base64.b64encode(f"{self._client_id}:{self._secret.reveal()}".encode()).decode("ascii")
         try:
             async with http.post(
                 self._url,
                 data=form,
-                headers={"Authorization": f"Basic {basic}"},
+                headers={"Authorization": f"Basic {self._basic.reveal()}"},
                 allow_redirects=False,
                 timeout=self._timeout,
             ) as resp:
-                body = await resp.read()
+                body = await read_capped(resp, _TOKEN_BODY_BYTES + 1)
                 status = resp.status
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), now=time.time())
         except aiohttp.ClientError as exc:
@@ -225,9 +236,20 @@ class OAuthClientCredentials:
             late = "the OAuth token endpoint did not answer within the attempt timeout (Timeouts.attempt)"
             raise _MintFailed(lambda: APITimeoutError(late, method="POST", path=TOKEN_PATH)) from None
         if status != 200:
-            raise self._error(status, body, retry_after)
+            raise self._error(status, body[:_ERROR_SNIPPET_BYTES], retry_after)
+        if len(body) > _TOKEN_BODY_BYTES:
+            huge = (
+                f"the OAuth token endpoint answered more than {_TOKEN_BODY_BYTES} bytes, which is no token "
+                "answer; check base_url points to Qualtrics and no proxy rewrites the answer"
+            )
+            raise _MintFailed(
+                lambda: ResponseTooLargeError(
+                    huge, limit=_TOKEN_BODY_BYTES, setting="", status=status, method="POST", path=TOKEN_PATH
+                ),
+                retryable=False,
+            )
         try:
-            answer = msgspec.json.decode(body, type=_TokenAnswer)
+            answer = decode(_token_decoder, body)
             lifetime = float(answer.expires_in)
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
             # Never echo this body: it may well hold the access token.
@@ -248,7 +270,7 @@ class OAuthClientCredentials:
 
     def _error(self, status: int, body: bytes, retry_after: float | None) -> _MintFailed:
         try:
-            err = msgspec.json.decode(body, type=_OAuthError)
+            err = decode(_oauth_error_decoder, body)
             detail = f"{err.error or 'error'}: {err.error_description or ''}".rstrip(": ")
         except (msgspec.DecodeError, msgspec.ValidationError):
             detail = snippet(body)

@@ -47,7 +47,7 @@ from qualtrics_async._sansio import (
     too_large,
 )
 from qualtrics_async._secret import redact
-from qualtrics_async._transport import attempt_client_timeout
+from qualtrics_async._transport import attempt_client_timeout, read_bounded, read_capped
 from qualtrics_async.errors import (
     APIConnectionError,
     APIStatusError,
@@ -323,7 +323,7 @@ class Session:
                             self.budget.refund()
                             logger.debug("%s %s -> %d (attempt %d)", method, target.path, status, attempt)
                             return result
-                        raw = await _read_capped(resp, self.limits.error_bytes)
+                        raw = await read_capped(resp, self.limits.error_bytes)
                         reason, resp_headers = resp.reason or "", resp.headers
                     logger.debug("%s %s -> %d (attempt %d)", method, target.path, status, attempt)
                 except TokenUnavailable as unavailable:  # the API request itself was never sent
@@ -600,47 +600,15 @@ def _check_headers(headers: Mapping[str, str]) -> None:
 
 
 def _has_dot_segment(path: str) -> bool:
-    """Whether a raw path has a ``.``/``..`` segment, however it is percent-encoded."""
-    return any(unquote(segment) in (".", "..") for segment in path.split("/"))
+    """Whether a raw path has a ``.``/``..`` segment, however it is percent-encoded (``.%2e``,
+    ``%2E.``), or one with ``;`` parameters (``..;``, which some servers treat as ``..``)."""
+    return any(unquote(segment).partition(";")[0] in (".", "..") for segment in path.split("/"))
 
 
 def _may_climb(path: str) -> bool:
     """Whether a server-given path could climb out of ``/API/v3`` once the server decodes it:
     a dot segment, or a ``/`` or ``\\`` written so that it does not split segments here."""
     return "\\" in path or bool(re.search(r"%(2f|5c)", path, re.IGNORECASE)) or _has_dot_segment(path)
-
-
-async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes | bytearray | None:
-    """The whole body, or ``None`` as soon as it is known to exceed ``limit`` bytes.
-
-    Counted after ``Content-Encoding`` is undone: aiohttp inflates a compressed body in
-    bounded steps as it is read, so a gzip bomb costs at most ``limit`` plus one step.
-    A declared ``Content-Length`` of a plain body is checked before reading anything.
-    """
-    length = resp.content_length
-    if length is not None and "Content-Encoding" not in resp.headers:
-        if length > limit:
-            return None
-        return await resp.read()  # aiohttp stops at the declared length
-    body = bytearray()
-    while chunk := await resp.content.readany():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return body
-
-
-async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    """Read at most ``limit`` bytes of an error body (a proxy page can be large)."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await resp.content.read(limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 class _RequestIdOnly(msgspec.Struct):

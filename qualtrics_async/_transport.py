@@ -63,3 +63,36 @@ def create_http_session(
     if hasattr(session, "_retry_connection"):
         session._retry_connection = False
     return session
+
+
+async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes | bytearray | None:
+    """The whole body, or ``None`` as soon as it is known to exceed ``limit`` bytes.
+
+    Counted after ``Content-Encoding`` is undone: aiohttp inflates a compressed body in
+    bounded steps as it is read, so a gzip bomb costs at most ``limit`` plus one step.
+    A declared ``Content-Length`` of a plain body is checked before reading anything.
+    """
+    length = resp.content_length
+    if length is not None and "Content-Encoding" not in resp.headers:
+        if length > limit:
+            return None
+        return await resp.read()  # aiohttp stops at the declared length
+    body = bytearray()
+    while chunk := await resp.content.readany():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return body
+
+
+async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The first ``limit`` bytes of a body (an error page from a proxy can be large); the rest is left unread."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await resp.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)

@@ -118,9 +118,14 @@ class QualtricsError(Exception):
         self.message = message
         self.method = method
         self.path = path
-        self.request_id = None if request_id is None else redact(request_id)
+        self.request_id = request_id
         self.attempts = attempts
         self.elapsed = elapsed
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Every text an error carries may come from the server (a message, a code, a request
+        # id, a snippet), and a server may echo the credentials it received.
+        super().__setattr__(name, redact(value) if isinstance(value, str) else value)
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -187,8 +192,8 @@ class APIStatusError(QualtricsError):
         super().__init__(message, method=method, path=path, request_id=request_id, attempts=attempts, elapsed=elapsed)
         self.status = status
         self.error_code = error_code
-        self.error_message = None if error_message is None else redact(error_message)
-        self.body_snippet = None if body_snippet is None else redact(body_snippet)
+        self.error_message = error_message
+        self.body_snippet = body_snippet
 
 
 class BadRequestError(APIStatusError):
@@ -279,7 +284,7 @@ class ResponseDecodeError(QualtricsError):
     ) -> None:
         super().__init__(message, **kwargs)
         self.status = status
-        self.body_snippet = None if body_snippet is None else redact(body_snippet)
+        self.body_snippet = body_snippet
 
 
 class ResponseValidationError(ResponseDecodeError):

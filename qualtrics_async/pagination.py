@@ -5,7 +5,9 @@ URL (with an ``offset`` or a ``skipToken`` inside) or ``null`` on the last page.
 followed verbatim, never rebuilt. A ``nextPage`` seen before raises
 :class:`~qualtrics_async.errors.PaginationError` instead of looping forever, and one on
 another origin raises :class:`~qualtrics_async.errors.UnsafeURLError` instead of sending
-the token there.
+the token there. A ``nextPage`` that keeps changing while the pages stay empty is a loop
+too: after :data:`MAX_EMPTY_PAGES` empty pages in a row the walk stops with
+:class:`~qualtrics_async.errors.PaginationError` (docs/pagination.md).
 
 Each page is one call through the whole request pipeline (rate-limited, retried,
 deadline-bound) and is read completely before its elements are yielded, so breaking out
@@ -23,6 +25,11 @@ from qualtrics_async._session import QueryParams, Session
 from qualtrics_async.errors import PaginationError
 
 T = TypeVar("T")
+
+MAX_EMPTY_PAGES = 25
+"""Empty pages in a row, each naming a new ``nextPage``, after which a walk is taken for a
+loop. Qualtrics may answer an empty page before the last one (a filtered listing); it has
+never been seen to answer dozens in a row."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +57,7 @@ async def iter_pages(
     seen = {str(first.url)}
     target: str | None = path
     page_params = params
+    empty_run = 0
     while target is not None:
         answer = await session.call("GET", target, params=page_params, decoder=decoder)
         page: ListResult[Any] = answer.result
@@ -66,6 +74,16 @@ async def iter_pages(
                     request_id=request_id,
                 )
             seen.add(next_page)
+            empty_run = 0 if page.elements else empty_run + 1
+            if empty_run >= MAX_EMPTY_PAGES:
+                raise PaginationError(
+                    f"{empty_run} empty pages in a row, each naming a new nextPage: the server seems to loop, "
+                    "so the walk stops here; resume later from the last next_page of client.pages(), and "
+                    "report the requestId to Qualtrics if it recurs",
+                    method="GET",
+                    path=session.target(next_page).path,
+                    request_id=request_id,
+                )
         yield Page(page.elements, next_page, request_id)
         target, page_params = next_page, None
 

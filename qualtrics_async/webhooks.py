@@ -85,6 +85,7 @@ from typing import Any, ClassVar, Final, Protocol
 
 import msgspec
 
+from qualtrics_async._decoding import decode_any
 from qualtrics_async._logging import logger, warn_once
 from qualtrics_async._secret import Secret
 from qualtrics_async.errors import ConfigurationError, QualtricsError
@@ -512,8 +513,8 @@ def _event_class(topic_name: str) -> type[WebhookEvent]:
 
 def _decode_msg(msg: str) -> dict[str, Any]:
     try:
-        attributes = msgspec.json.decode(msg)
-    except msgspec.DecodeError:
+        attributes = decode_any(msg)
+    except msgspec.DecodeError:  # NestingTooDeepError included: a 400, never a 500
         attributes = None
     if not isinstance(attributes, dict):
         raise WebhookPayloadError(

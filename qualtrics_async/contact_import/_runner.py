@@ -27,7 +27,6 @@ What happens to a batch whose request fails (RELIABILITY C5, F6, G1):
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
@@ -43,6 +42,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from qualtrics_async._filelock import exclusive
 from qualtrics_async._jobs import wait_for_job
+from qualtrics_async._logging import get_logger
 from qualtrics_async._sansio import build_path
 from qualtrics_async.contact_import._batch import Batch
 from qualtrics_async.contact_import._checkpoint import Checkpoint, Header
@@ -65,7 +65,7 @@ from qualtrics_async.models.directories import ContactImportStarted, ContactImpo
 if TYPE_CHECKING:
     from qualtrics_async._client import QualtricsClient
 
-logger = logging.getLogger("qualtrics_async.contact_import")
+logger = get_logger("qualtrics_async.contact_import")
 
 IMPORT = "/directories/{directoryId}/mailinglists/{mailingListId}/transactioncontacts"
 
