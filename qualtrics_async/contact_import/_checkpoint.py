@@ -33,6 +33,7 @@ from typing import Any
 import anyio
 import msgspec
 
+from qualtrics_async._decoding import decode_any
 from qualtrics_async.errors import ConfigurationError
 
 MAGIC = "qualtrics-async contact import"
@@ -79,14 +80,19 @@ class Checkpoint:
         if not lines:
             return None
         try:
-            first = msgspec.json.decode(lines[0])
+            first = decode_any(lines[0])
         except msgspec.DecodeError:
             first = None
         if not isinstance(first, dict) or first.get("checkpoint") != MAGIC:
             raise ConfigurationError(
                 f"{str(path)!r} is not a contact-import checkpoint; choose another checkpoint path"
             )
-        header = Header(str(first["directoryId"]), str(first["mailingListId"]), int(first["batchSize"]))
+        try:
+            header = Header(str(first["directoryId"]), str(first["mailingListId"]), int(first["batchSize"]))
+        except (KeyError, TypeError, ValueError):
+            raise ConfigurationError(
+                f"checkpoint {str(path)!r} has a damaged header; it cannot be trusted to resume from"
+            ) from None
         if header.directory_id != directory_id or mailing_list_id not in (None, header.mailing_list_id):
             raise ConfigurationError(
                 f"checkpoint {str(path)!r} belongs to an import into {header.directory_id} / "
@@ -100,14 +106,15 @@ class Checkpoint:
         records: dict[str, dict[str, Any]] = {}
         for number, line in enumerate(lines[1:], start=2):
             try:
-                record = msgspec.json.decode(line)
-            except msgspec.DecodeError:
+                record = decode_any(line)
+                key = str(record["key"])
+            except (msgspec.DecodeError, KeyError, TypeError):
                 if number == len(lines) and not raw.endswith(b"\n"):
                     break  # cut short by a crash mid-write: the step it began never took effect
                 raise ConfigurationError(
                     f"checkpoint {str(path)!r} line {number} is damaged; it cannot be trusted to resume from"
                 ) from None
-            records[str(record["key"])] = record
+            records[key] = record
         fd = _open_append(path)
         if not raw.endswith(b"\n"):  # drop the torn line, or the next record would be glued to it
             os.ftruncate(fd, raw.rfind(b"\n") + 1)
