@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,26 +30,62 @@ UNKNOWN_REASON = (
 )
 
 
+_FORMULA_STARTS = frozenset("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
+"""What makes a spreadsheet read a cell as a formula (OWASP "CSV injection"), full-width forms included."""
+
+
+def neutralise_formula(cell: str) -> str:
+    """``cell`` with a leading ``'`` when a spreadsheet could read it as a formula (docs/cli.md).
+
+    A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (or with one
+    of ``=+-@`` after leading whitespace) is one; the quote makes it text. Other cells are
+    unchanged.
+    """
+    if not cell:
+        return cell
+    if cell[0] in _FORMULA_STARTS or cell.lstrip()[:1] in _FORMULA_STARTS:
+        return "'" + cell
+    return cell
+
+
 def write_failures(report: ImportReport, path: Path) -> None:
-    """Every contact that did not land or may not have, one CSV row each (the contact as JSON, lossless)."""
+    """Every contact that did not land or may not have, one CSV row each (the contact as JSON, lossless).
+
+    The file holds personal data: it is written to ``path + ".part"`` created with mode 0600,
+    fsynced and renamed, so ``path`` is whole or absent; every cell a spreadsheet could read as
+    a formula is neutralised (docs/cli.md).
+    """
     tmp = path.with_name(path.name + ".part")
-    with tmp.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(FAILURE_COLUMNS)
-        for failure in report.failures:
-            writer.writerow(
-                (
-                    failure.line if failure.line is not None else "",
-                    failure.index,
-                    failure.kind,
-                    failure.reason,
-                    failure.request_id or "",
-                    msgspec.json.encode(failure.contact).decode(),
+    tmp.unlink(missing_ok=True)  # a stale .part (or a symlink planted there) is never written through
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        with open(fd, "w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow(FAILURE_COLUMNS)
+            for failure in report.failures:
+                writer.writerow(
+                    _row(
+                        failure.line if failure.line is not None else "",
+                        failure.index,
+                        failure.kind,
+                        failure.reason,
+                        failure.request_id or "",
+                        msgspec.json.encode(failure.contact).decode(),
+                    )
                 )
-            )
-        for contact in report.unknown_contacts():
-            writer.writerow(("", "", "unknown", UNKNOWN_REASON, "", msgspec.json.encode(contact).decode()))
-    tmp.replace(path)
+            for contact in report.unknown_contacts():
+                writer.writerow(_row("", "", "unknown", UNKNOWN_REASON, "", msgspec.json.encode(contact).decode()))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _row(*cells: object) -> list[str]:
+    return [neutralise_formula(str(cell)) for cell in cells]
 
 
 def import_progress(display: Display, bars: Bars, bar: int) -> Callable[[BulkImportProgress], None]:

@@ -16,10 +16,12 @@ from pathlib import Path
 import anyio
 
 from qualtrics_async import QualtricsClient
+from qualtrics_async._safename import path_in
 from qualtrics_async.cli._console import Bars, Display, human_bytes
 from qualtrics_async.cli._main import EXIT_API_ERROR, EXIT_OK, make_client
 from qualtrics_async.errors import ConfigurationError, QualtricsError
 from qualtrics_async.exports import ExportFailure, ExportProgress, ExportResult, SyncResult
+from qualtrics_async.exports._incremental import sync_state_name
 
 Outcome = ExportResult | ExportFailure | SyncResult
 
@@ -68,8 +70,9 @@ async def _incremental(
 
     async def one(survey_id: str) -> None:
         async with slots:
-            state_file = state / f"{survey_id}.sync.json" if several else state
             try:
+                # The id is the user's text: made a safe name, so it cannot leave STATE (docs/exports.md, "File names").
+                state_file = path_in(state, sync_state_name(survey_id)) if several else state
                 run = await client.responses.export_incremental(
                     survey_id, output, state_file=state_file, format=args.format, progress=progress
                 )

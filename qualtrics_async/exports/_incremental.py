@@ -34,6 +34,7 @@ import msgspec
 
 from qualtrics_async._filelock import exclusive
 from qualtrics_async._logging import logger
+from qualtrics_async._safename import path_in, safe_name
 from qualtrics_async.errors import BadRequestError, ConfigurationError
 from qualtrics_async.exports._download import open_private
 from qualtrics_async.exports._job import ExportResult, ProgressCallback
@@ -90,6 +91,15 @@ class SyncResult:
     window_start: str | None
     may_repeat: bool
     state: SyncState
+
+
+def sync_state_name(survey_id: str) -> str:
+    """The default state file's name, ``{survey_id}.sync.json``, the id made a safe file name.
+
+    Real ids are kept as they are; one holding ``/``, ``..`` and the like is rewritten
+    (docs/exports.md, "File names"), so a state file never lands outside its folder.
+    """
+    return f"{safe_name(survey_id, fallback='survey')}.sync.json"
 
 
 def load_state(path: Path, survey_id: str) -> SyncState:
@@ -159,7 +169,9 @@ async def run_incremental(responses: Responses, request: SyncRequest) -> SyncRes
         raise ConfigurationError(f"dest_dir {str(folder)!r} is not an existing folder; create it first")
     survey_id = request.survey_id
     state_file = request.state_file
-    state_path = Path(os.fspath(state_file)) if state_file is not None else folder / f"{survey_id}.sync.json"
+    # state_file is the caller's own choice of path; the default is derived from the id, so checked.
+    default = path_in(folder, sync_state_name(survey_id))
+    state_path = Path(os.fspath(state_file)) if state_file is not None else default
     with _exclusive(state_path):
         return await _run(responses, request, folder, state_path)
 
@@ -207,7 +219,7 @@ async def _run(responses: Responses, request: SyncRequest, folder: Path, state_p
             if mode == "window":
                 extra["sort_by_last_modified_date"] = True  # changed responses too, like a token
         ext = file_extension(format, compress=options.get("compress", True))
-        dest = folder / f"{survey_id}-{state.runs + 1:05d}-{mode}.{ext}"
+        dest = path_in(folder, f"{safe_name(survey_id, fallback='survey')}-{state.runs + 1:05d}-{mode}.{ext}")
         return await responses.export(
             survey_id, dest, format=format, progress=progress, timeout=timeout, **options, **extra
         )
@@ -275,4 +287,13 @@ def _utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-__all__ = ["SyncMode", "SyncRequest", "SyncResult", "SyncState", "load_state", "run_incremental", "save_state"]
+__all__ = [
+    "SyncMode",
+    "SyncRequest",
+    "SyncResult",
+    "SyncState",
+    "load_state",
+    "run_incremental",
+    "save_state",
+    "sync_state_name",
+]
