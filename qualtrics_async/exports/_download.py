@@ -9,6 +9,13 @@ already delivered, after checking that the file is the same one (length and vali
 :func:`download_to_file` writes those bytes to ``dest + ".part"`` (mode 0600), verifies
 the size and, for a ZIP, its structure and every CRC, fsyncs, and only then renames the
 file to ``dest``. Any failure or cancellation removes the ``.part`` file.
+
+The body is bounded while it arrives (docs/exports.md, "Hostile export files"): a declared
+size above ``SizeLimits.download_bytes`` is refused before reading, a body without one stops
+at that bound, and a body that goes past the size its server declared stops at that byte;
+each raises :class:`~qualtrics_async.errors.ResponseTooLargeError`, which is neither retried
+nor downloaded again. A body sent with a ``Content-Encoding`` although none was asked for is
+refused before reading (:class:`~qualtrics_async.errors.ResponseDecodeError`).
 """
 
 from __future__ import annotations
@@ -27,9 +34,16 @@ from typing import IO, Any
 import aiohttp
 import anyio
 
-from qualtrics_async._sansio import CallInfo
+from qualtrics_async._config import SizeLimits
+from qualtrics_async._sansio import CallInfo, format_size, protocol_error, too_large
 from qualtrics_async._session import Session, Target
-from qualtrics_async.errors import APIConnectionError, APIStatusError, ConfigurationError, ExportCorruptError
+from qualtrics_async.errors import (
+    APIConnectionError,
+    APIStatusError,
+    ConfigurationError,
+    ExportCorruptError,
+    ResponseTooLargeError,
+)
 
 CHUNK_SIZE = 1 << 18  # bytes read from the socket per step
 FLUSH_SIZE = 1 << 20  # bytes buffered before a write to disk (in a worker thread)
@@ -48,12 +62,22 @@ class Transfer:
         offset: bytes delivered to the sink so far.
         total: the file's size, once the server said (``Content-Length`` / ``Content-Range``).
         head: the first bytes of the file (to tell a ZIP from a raw file).
+        max_bytes: the most bytes the file may have (``SizeLimits.download_bytes``; :func:`fetch`
+            sets the session's when it is None).
     """
 
-    def __init__(self, sink: Sink, *, progress: ByteProgress | None = None, what: str = "the export file") -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        progress: ByteProgress | None = None,
+        what: str = "the export file",
+        max_bytes: int | None = None,
+    ) -> None:
         self.sink = sink
         self.progress = progress
         self.what = what
+        self.max_bytes = max_bytes
         self.offset = 0
         self.total: int | None = None
         self.head = b""
@@ -73,14 +97,24 @@ class Transfer:
         return headers
 
     async def receive(self, resp: aiohttp.ClientResponse, call: CallInfo) -> None:
-        """Deliver the body of one 2xx answer to the sink (``on_success`` of the GET)."""
-        skip = self._accept(resp)
+        """Deliver the body of one 2xx answer to the sink (``on_success`` of the GET).
+
+        Raises:
+            ResponseTooLargeError: the body is (or is declared) larger than ``max_bytes``, or
+                goes past the size its server declared; nothing past the bound reaches the sink.
+            ResponseDecodeError: the body has a ``Content-Encoding`` (none was asked for).
+        """
+        skip = self._accept(resp, call)
+        limit = self._limit()
         async for chunk in resp.content.iter_chunked(CHUNK_SIZE):
             if skip:
                 if len(chunk) <= skip:
                     skip -= len(chunk)
                     continue
                 chunk, skip = chunk[skip:], 0
+            end = self.offset + len(chunk)
+            if end > limit or (self.total is not None and end > self.total):
+                raise self._too_long(end, limit, resp.status, call)
             if len(self.head) < 4:
                 self.head += chunk[: 4 - len(self.head)]
             await self.sink(chunk)
@@ -91,12 +125,45 @@ class Transfer:
             # The body ended before the length known from an earlier answer: a dropped
             # connection, which the pipeline retries like any other.
             raise aiohttp.ClientPayloadError(f"{self.what} ended at byte {self.offset} of {self.total}")
-        if self.total is not None and self.offset > self.total:
-            raise ExportCorruptError(f"{self.what} is longer ({self.offset} bytes) than announced ({self.total})")
 
-    def _accept(self, resp: aiohttp.ClientResponse) -> int:
+    def _limit(self) -> int:
+        return SizeLimits().download_bytes if self.max_bytes is None else self.max_bytes
+
+    def _too_long(self, end: int, limit: int, status: int, call: CallInfo) -> ResponseTooLargeError:
+        """The error for a body that reached byte ``end``: past ``limit``, or past its declared size."""
+        if self.total is not None and end > self.total and self.total <= limit:
+            # Not a bound the caller can raise: the server sent another body than it announced
+            # (docs/exports.md, "Hostile export files"). Reading on would only fill the disk.
+            return ResponseTooLargeError(
+                f"{self.what} goes on past the {self.total} bytes its server declared (Content-Length or "
+                f"Content-Range), so it was not read further and will not be retried nor downloaded again; "
+                "the server or a proxy sent another body than it announced",
+                limit=self.total,
+                setting="Content-Length",
+                status=status,
+                method=call.method,
+                path=call.path,
+                attempts=call.attempts,
+                elapsed=call.elapsed,
+            )
+        return too_large(self.what[:1].upper() + self.what[1:], limit, "download_bytes", call, status=status)
+
+    def _accept(self, resp: aiohttp.ClientResponse, call: CallInfo) -> int:
         """Check an answer against what was asked and seen; return how many bytes to skip."""
         headers = resp.headers
+        encoding = headers.get("Content-Encoding", "").strip().lower()
+        if encoding not in ("", "identity"):
+            # aiohttp would inflate it: offsets and lengths would no longer count the file's
+            # bytes, and a small body could inflate to any size (docs/exports.md).
+            raise protocol_error(
+                f"{self.what} was sent with Content-Encoding {encoding!r} although the download asked for none "
+                "(Accept-Encoding: identity), so its size could not be checked nor a cut download resumed; it "
+                "was not read and will not be retried (a proxy between this client and Qualtrics may be "
+                "compressing answers)",
+                resp.status,
+                call,
+            )
+        limit = self._limit()
         validator = headers.get("ETag") or headers.get("Last-Modified")
         if validator is not None and validator.startswith("W/"):
             validator = None  # a weak validator cannot vouch for byte ranges
@@ -108,12 +175,14 @@ class Transfer:
                     f"({headers.get('Content-Range')!r}, expected bytes from {self.offset})"
                 )
             total = None if found.group(3) == "*" else int(found.group(3))
+            self._check_declared(total, limit, resp.status, call)
             if self.total is not None and total is not None and total != self.total:
                 raise ExportCorruptError(f"{self.what} changed size between attempts ({self.total} -> {total} bytes)")
             if total is not None:
                 self.total, self.framed = total, True
             return 0
         length = resp.content_length
+        self._check_declared(length, limit, resp.status, call)
         chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
         if self.offset == 0:
             self.total = length
@@ -133,6 +202,12 @@ class Transfer:
         if length is not None:
             self.total, self.framed = length, True
         return self.offset
+
+    def _check_declared(self, size: int | None, limit: int, status: int, call: CallInfo) -> None:
+        """Refuse, before reading, a file declared larger than ``limit``."""
+        if size is not None and size > limit:
+            what = f"{self.what[:1].upper() + self.what[1:]} (declared {format_size(size)})"
+            raise too_large(what, limit, "download_bytes", call, status=status)
 
     def check_complete(self, *, is_zip: bool) -> None:
         """Refuse a raw file whose end cannot be told from a cut connection.
@@ -156,6 +231,8 @@ async def fetch(session: Session, target: Target, transfer: Transfer) -> None:
     that made progress before failing gets further tries (up to ``MAX_RESUMES``), so a
     long transfer over a flaky link is not abandoned after four drops.
     """
+    if transfer.max_bytes is None:
+        transfer.max_bytes = session.limits.download_bytes
     resumes = 0
     while True:
         before = transfer.offset
@@ -285,7 +362,7 @@ async def download_to_file(
         await writer.flush()
         is_zip = transfer.head == ZIP_MAGIC
         transfer.check_complete(is_zip=is_zip)
-        await anyio.to_thread.run_sync(_finish, file, part, is_zip, what)
+        await anyio.to_thread.run_sync(_finish, file, part, is_zip, what, session.limits.download_bytes)
         file.close()
         os.replace(part, dest)
         _fsync_dir(dest.parent)
@@ -296,18 +373,37 @@ async def download_to_file(
         raise
 
 
-def _finish(file: IO[bytes], part: Path, is_zip: bool, what: str) -> None:
+def _finish(file: IO[bytes], part: Path, is_zip: bool, what: str, max_size: int) -> None:
     """Flush to disk, then check the ZIP structure and CRCs (in a worker thread)."""
     file.flush()
     os.fsync(file.fileno())
     if is_zip:
-        verify_zip(part, what)
+        verify_zip(part, what, max_size=max_size)
 
 
-def verify_zip(path: Path, what: str = "the export file") -> None:
-    """Read the central directory and check every member's CRC-32."""
+def verify_zip(path: Path, what: str = "the export file", *, max_size: int | None = None) -> None:
+    """Read the central directory and check every member's CRC-32.
+
+    Members the central directory declares larger than ``max_size`` (``SizeLimits.download_bytes``),
+    together, are refused before anything is inflated; ``zipfile`` inflates no member past its
+    declared size, so the check costs at most that much work, however many entries (or entries
+    sharing one compressed stream) the directory lists.
+
+    Raises:
+        ExportCorruptError: the archive is damaged or a CRC-32 does not match.
+        ResponseTooLargeError: the members are declared larger than ``max_size``.
+    """
+    limit = SizeLimits().download_bytes if max_size is None else max_size
     try:
         with zipfile.ZipFile(path) as archive:
+            declared = 0
+            for info in archive.infolist():
+                declared += info.file_size
+                if declared > limit:
+                    files = f"The file {info.filename!r}" if declared == info.file_size else "The files"
+                    raise too_large(
+                        f"{files} of {what} (declared {format_size(declared)} inflated)", limit, "download_bytes"
+                    )
             bad = archive.testzip()
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
         raise ExportCorruptError(f"{what} is not a whole ZIP archive ({exc})") from None

@@ -5,6 +5,14 @@ a line, a UTF-8 character or a JSON string anywhere, and returns the records eac
 completes. It keeps only the unfinished record between calls, so memory stays at about one
 chunk plus one record whatever the file's size. :func:`record_decoder` picks the decoder for
 an export format.
+
+One record is bounded (docs/exports.md, "Hostile export files"): a decoder that holds more
+than ``record_bytes`` of an unfinished record (a CSV row or quoted field, an NDJSON line, a
+JSON element or other top-level value) raises
+:class:`~qualtrics_async.errors.ResponseTooLargeError` naming ``SizeLimits.record_bytes``,
+so a file whose one field inflates to gigabytes costs that bound, not the field. JSON
+nested deeper than msgspec can follow is a malformed file (:class:`ExportCorruptError`),
+never a ``RecursionError``.
 """
 
 from __future__ import annotations
@@ -20,8 +28,16 @@ from typing import Any, Final
 
 import msgspec
 
+from qualtrics_async._config import SizeLimits
+from qualtrics_async._decoding import NestingTooDeepError, decode, decode_any
 from qualtrics_async._logging import logger
-from qualtrics_async.errors import ConfigurationError, ExportCorruptError, ResponseValidationError
+from qualtrics_async._sansio import too_large
+from qualtrics_async.errors import (
+    ConfigurationError,
+    ExportCorruptError,
+    ResponseDecodeError,
+    ResponseValidationError,
+)
 from qualtrics_async.exports._options import STREAMABLE_FORMATS
 
 __all__ = [
@@ -39,7 +55,7 @@ _ROWS_PER_SLICE: Final = 256
 _BOM: Final = codecs.BOM_UTF8
 
 
-def record_decoder(format: str, *, type: Any = None) -> RecordDecoder:
+def record_decoder(format: str, *, type: Any = None, record_bytes: int | None = None) -> RecordDecoder:
     """A fresh incremental decoder for an export file of ``format``.
 
     Args:
@@ -47,6 +63,8 @@ def record_decoder(format: str, *, type: Any = None) -> RecordDecoder:
         type: decode each record into this type with msgspec (a ``msgspec.Struct``, a
             ``TypedDict``, ``dict[str, str]``...); by default JSON records are plain
             dicts and CSV/TSV records are ``dict[str, str]`` keyed by column name.
+        record_bytes: the most of one unfinished record the decoder holds
+            (``SizeLimits.record_bytes``; its default when None).
 
     Raises:
         ConfigurationError: ``format`` is one that cannot be decoded record by record
@@ -54,13 +72,13 @@ def record_decoder(format: str, *, type: Any = None) -> RecordDecoder:
     """
     kind = format.lower()
     if kind == "csv":
-        return CsvRecordDecoder(",", type=type)
+        return CsvRecordDecoder(",", type=type, record_bytes=record_bytes)
     if kind == "tsv":
-        return CsvRecordDecoder("\t", type=type)
+        return CsvRecordDecoder("\t", type=type, record_bytes=record_bytes)
     if kind == "json":
-        return JsonRecordDecoder(type=type)
+        return JsonRecordDecoder(type=type, record_bytes=record_bytes)
     if kind == "ndjson":
-        return NdjsonRecordDecoder(type=type)
+        return NdjsonRecordDecoder(type=type, record_bytes=record_bytes)
     raise ConfigurationError(
         f"{format!r} exports cannot be streamed record by record: only {', '.join(STREAMABLE_FORMATS)} can; "
         "export in one of those, or download the file and read it with a tool for that format"
@@ -73,16 +91,21 @@ class RecordDecoder(abc.ABC):
     Call :meth:`feed` with each chunk, then :meth:`finish` once at the end of the file.
     A decoder is single-use and raises the same error again once it has failed.
 
+    ``record_bytes`` bounds the unfinished record held between chunks (the default is
+    ``SizeLimits().record_bytes``); a record is refused as soon as more than that of it is
+    held, so memory stays within the bound plus one chunk.
+
     Attributes:
         count: how many records were returned so far.
     """
 
-    __slots__ = ("_done", "_failure", "count")
+    __slots__ = ("_done", "_failure", "_record_bytes", "count")
 
-    def __init__(self) -> None:
+    def __init__(self, *, record_bytes: int | None = None) -> None:
         self.count = 0
         self._done = False
         self._failure: Exception | None = None
+        self._record_bytes = SizeLimits().record_bytes if record_bytes is None else record_bytes
 
     def feed(self, data: bytes) -> list[Any]:
         """Take the next bytes of the file; return the records they complete (maybe none).
@@ -90,11 +113,12 @@ class RecordDecoder(abc.ABC):
         Raises:
             ExportCorruptError: the bytes cannot be part of a well-formed export file.
             ResponseValidationError: a record does not have the shape of ``type``.
+            ResponseTooLargeError: more than ``record_bytes`` of one record arrived without its end.
         """
         self._check_usable()
         try:
             return self._feed(data)
-        except (ExportCorruptError, ResponseValidationError) as exc:
+        except (ExportCorruptError, ResponseDecodeError) as exc:
             self._failure = exc
             raise
 
@@ -110,9 +134,14 @@ class RecordDecoder(abc.ABC):
         self._done = True
         try:
             return self._finish()
-        except (ExportCorruptError, ResponseValidationError) as exc:
+        except (ExportCorruptError, ResponseDecodeError) as exc:
             self._failure = exc
             raise
+
+    def _check_held(self, held: int, what: str) -> None:
+        """Raise once ``held`` bytes of one unfinished record (``what``) exceed ``record_bytes``."""
+        if held > self._record_bytes:
+            raise too_large(what, self._record_bytes, "record_bytes")
 
     def _check_usable(self) -> None:
         if self._failure is not None:
@@ -141,6 +170,19 @@ def _json_decoder(type_: Any) -> msgspec.json.Decoder[Any]:
         return msgspec.json.Decoder(type_)
 
 
+def _decode_lines(decoder: msgspec.json.Decoder[Any], data: bytes | memoryview) -> list[Any]:
+    """``decoder.decode_lines(data)``, with nesting too deep reported as a ``DecodeError`` (like
+    :func:`qualtrics_async._decoding.decode`, which covers ``decode`` only)."""
+    try:
+        return decoder.decode_lines(data)
+    except RecursionError:
+        raise NestingTooDeepError("JSON nested too deeply to decode (more levels than the recursion limit)") from None
+
+
+_STR_DECODER: Final = msgspec.json.Decoder(str)
+_RAW_DECODER: Final = msgspec.json.Decoder(msgspec.Raw)
+
+
 def _invalid_record(number: int, exc: msgspec.ValidationError) -> ResponseValidationError:
     return ResponseValidationError(
         f"Export record {number} does not have the shape of the requested type: {exc}; "
@@ -153,15 +195,16 @@ class NdjsonRecordDecoder(RecordDecoder):
 
     Complete lines are decoded in one ``msgspec.json.Decoder.decode_lines`` call per chunk;
     only the unfinished last line is kept (as a list of pieces, so a line longer than a
-    chunk is joined once, not once per chunk).
+    chunk is joined once, not once per chunk), at most ``record_bytes`` of it.
     """
 
-    __slots__ = ("_decoder", "_lines", "_parts")
+    __slots__ = ("_decoder", "_held", "_lines", "_parts")
 
-    def __init__(self, *, type: Any = None) -> None:
-        super().__init__()
+    def __init__(self, *, type: Any = None, record_bytes: int | None = None) -> None:
+        super().__init__(record_bytes=record_bytes)
         self._decoder = _json_decoder(Any if type is None else type)
         self._parts: list[bytes] = []
+        self._held = 0  # bytes in _parts
         self._lines = 0  # complete lines decoded so far
 
     def _feed(self, data: bytes) -> list[Any]:
@@ -169,6 +212,8 @@ class NdjsonRecordDecoder(RecordDecoder):
         if not end:
             if data:
                 self._parts.append(bytes(data))
+                self._held += len(data)
+                self._check_line()
             return []
         if self._parts:
             self._parts.append(data[:end])
@@ -176,18 +221,25 @@ class NdjsonRecordDecoder(RecordDecoder):
         else:
             batch = memoryview(data)[:end]
         self._parts = [bytes(data[end:])] if end < len(data) else []
-        return self._decode(batch, data.count(b"\n", 0, end), final=False)
+        self._held = len(data) - end
+        records = self._decode(batch, data.count(b"\n", 0, end), final=False)
+        self._check_line()
+        return records
+
+    def _check_line(self) -> None:
+        self._check_held(self._held, f"Line {self._lines + 1} of the NDJSON export")
 
     def _finish(self) -> list[Any]:
         rest = b"".join(self._parts)
         self._parts = []
+        self._held = 0
         return self._decode(rest, 0, final=True) if rest.strip() else []
 
     def _decode(self, batch: bytes | memoryview, lines: int, *, final: bool) -> list[Any]:
         if not self._lines and bytes(batch[:3]) == _BOM:
             batch = batch[3:]
         try:
-            records: list[Any] = self._decoder.decode_lines(batch)
+            records: list[Any] = _decode_lines(self._decoder, batch)
         except msgspec.DecodeError as exc:
             self._locate_error(bytes(batch), final=final)
             raise ExportCorruptError(
@@ -205,7 +257,7 @@ class NdjsonRecordDecoder(RecordDecoder):
                 continue
             number = self._lines + index + 1
             try:
-                self._decoder.decode(line)
+                decode(self._decoder, line)
             except msgspec.ValidationError as exc:
                 raise _invalid_record(number, exc) from None
             except msgspec.DecodeError as exc:
@@ -273,8 +325,8 @@ class JsonRecordDecoder(RecordDecoder):
         "_value_start",
     )
 
-    def __init__(self, *, type: Any = None) -> None:
-        super().__init__()
+    def __init__(self, *, type: Any = None, record_bytes: int | None = None) -> None:
+        super().__init__(record_bytes=record_bytes)
         item = Any if type is None else type
         self._item_decoder = _json_decoder(item)
         self._list_decoder = _json_decoder(list[item])  # type: ignore[valid-type]
@@ -295,6 +347,12 @@ class JsonRecordDecoder(RecordDecoder):
         self._buf += data
         records = self._parse(final=False)
         self._compact()
+        if len(self._buf) > self._record_bytes:  # all of it is one unfinished element or value
+            what = {
+                _ARRAY: f"Record {self.count + 1} of the JSON export",
+                _SKIP: "A top-level value of the JSON export",
+            }.get(self._mode, "A top-level key or value of the JSON export")
+            self._check_held(len(self._buf), what)
         return records
 
     def _finish(self) -> list[Any]:
@@ -344,7 +402,7 @@ class JsonRecordDecoder(RecordDecoder):
             return None
         cut += 1
         try:
-            records: list[Any] = self._list_decoder.decode(b"".join((b"[", memoryview(buf)[first:cut], b"]")))
+            records: list[Any] = decode(self._list_decoder, b"".join((b"[", memoryview(buf)[first:cut], b"]")))
         except msgspec.DecodeError:
             self._fast_misses += 1
             return None
@@ -427,7 +485,7 @@ class JsonRecordDecoder(RecordDecoder):
 
     def _check_skipped(self, start: int, end: int) -> None:
         try:
-            msgspec.json.decode(memoryview(self._buf)[start:end], type=msgspec.Raw)
+            decode(_RAW_DECODER, memoryview(self._buf)[start:end])
         except msgspec.DecodeError as exc:
             raise self._error(f"a top-level value is not JSON ({exc})", start) from None
 
@@ -436,7 +494,7 @@ class JsonRecordDecoder(RecordDecoder):
         # The elements and the commas between them, bracketed, form one JSON array.
         batch = b"".join((b"[", memoryview(self._buf)[first:last], b"]"))
         try:
-            records: list[Any] = self._list_decoder.decode(batch)
+            records: list[Any] = decode(self._list_decoder, batch)
         except msgspec.DecodeError as exc:
             self._locate_error(spans)
             raise self._error(f"the records are not a JSON array ({exc})", first) from None
@@ -446,7 +504,7 @@ class JsonRecordDecoder(RecordDecoder):
     def _locate_error(self, spans: list[tuple[int, int]]) -> None:
         for index, (start, end) in enumerate(spans):
             try:
-                self._item_decoder.decode(memoryview(self._buf)[start:end])
+                decode(self._item_decoder, memoryview(self._buf)[start:end])
             except msgspec.ValidationError as exc:
                 raise _invalid_record(self.count + index + 1, exc) from None
             except msgspec.DecodeError as exc:
@@ -498,7 +556,7 @@ class JsonRecordDecoder(RecordDecoder):
         key = self._key
         if key != b'"responses"':
             try:
-                key = msgspec.json.decode(key, type=str).encode()
+                key = decode(_STR_DECODER, key).encode()
             except msgspec.DecodeError as exc:
                 raise self._error(f"a key is not a JSON string ({exc})", at) from None
         else:
@@ -514,7 +572,7 @@ class JsonRecordDecoder(RecordDecoder):
             self._mode, self._depth, self._value_start = _SKIP, 2, at
         elif punct is None:
             try:
-                msgspec.json.decode(string if string is not None else scalar or b"")
+                decode_any(string if string is not None else scalar or b"")
             except msgspec.DecodeError as exc:
                 raise self._error(f"a top-level value is not JSON ({exc})", at) from None
             self._expect = _COMMA
@@ -564,7 +622,9 @@ class CsvRecordDecoder(RecordDecoder):
 
     A row with a different number of fields than the header means a damaged file (Qualtrics
     rows are rectangular), so it raises :class:`ExportCorruptError` naming the record and
-    line; blank lines are skipped, like ``csv.DictReader`` does.
+    line; blank lines are skipped, like ``csv.DictReader`` does. The unfinished record held
+    between chunks is bounded by ``record_bytes``, counted in characters of text (each at
+    least one byte of the file).
 
     Attributes:
         columns: the column names (first header row), once the header was read.
@@ -578,6 +638,7 @@ class CsvRecordDecoder(RecordDecoder):
         "_delimiter",
         "_head",
         "_headers",
+        "_held",
         "_lines",
         "_odd",
         "_parts",
@@ -588,8 +649,8 @@ class CsvRecordDecoder(RecordDecoder):
         "labels",
     )
 
-    def __init__(self, delimiter: str = ",", *, type: Any = None) -> None:
-        super().__init__()
+    def __init__(self, delimiter: str = ",", *, type: Any = None, record_bytes: int | None = None) -> None:
+        super().__init__(record_bytes=record_bytes)
         if delimiter not in (",", "\t"):
             raise ConfigurationError(f"CSV exports are separated by ',' or a tab, not {delimiter!r}")
         self._delimiter = delimiter
@@ -597,6 +658,7 @@ class CsvRecordDecoder(RecordDecoder):
         self._head = b""  # the first bytes, until the encoding is known
         self._text: codecs.IncrementalDecoder | None = None
         self._parts: list[str] = []  # text of the unfinished record
+        self._held = 0  # characters in _parts
         self._odd = False  # whether _parts holds an odd number of '"'
         self._lines = 0  # lines parsed so far
         self._headers: list[list[str]] = []
@@ -610,7 +672,15 @@ class CsvRecordDecoder(RecordDecoder):
 
     def _feed(self, data: bytes) -> list[Any]:
         text = self._decode_text(data, final=False)
-        return self._take(text, final=False) if text else []
+        records = self._take(text, final=False) if text else []
+        if self._held > self._record_bytes:
+            where = f"line {self._lines + 1}"
+            if len(self._headers) < self.HEADER_ROWS:
+                what = f"A header row ({where}) of the {self._format} export"
+            else:
+                what = f"Record {self.count + 1} ({where}) of the {self._format} export"
+            self._check_held(self._held, what)
+        return records
 
     def _finish(self) -> list[Any]:
         records = self._take(self._decode_text(b"", final=True), final=True)
@@ -653,6 +723,7 @@ class CsvRecordDecoder(RecordDecoder):
         if final:
             batch = "".join(self._parts) + text
             self._parts = []
+            self._held = 0
             if self._odd ^ bool(text.count('"') & 1):
                 raise ExportCorruptError(
                     f"The {self._format} export ends inside a quoted field after line {self._lines}: "
@@ -668,6 +739,7 @@ class CsvRecordDecoder(RecordDecoder):
             cut = before
         if odd or cut < 0:
             self._parts.append(text)
+            self._held += len(text)
             self._odd ^= bool(text.count('"') & 1)
             return []
         cut += 1
@@ -678,10 +750,20 @@ class CsvRecordDecoder(RecordDecoder):
             batch = text[:cut]
         rest = text[cut:]
         self._parts = [rest] if rest else []
+        self._held = len(rest)
         self._odd = bool(rest.count('"') & 1)
         return self._rows(batch)
 
     def _rows(self, batch: str) -> list[Any]:
+        # The csv module's field limit (process-wide, 128 KiB by default) is the record bound
+        # while this decoder parses, so a long answer is not "malformed" (docs/exports.md).
+        previous = csv.field_size_limit(self._record_bytes)
+        try:
+            return self._parse_rows(batch)
+        finally:
+            csv.field_size_limit(previous)
+
+    def _parse_rows(self, batch: str) -> list[Any]:
         reader = csv.reader(io.StringIO(batch, newline=""), delimiter=self._delimiter, strict=True)
         first_line = self._lines
         headers = len(self._headers)
@@ -699,8 +781,17 @@ class CsvRecordDecoder(RecordDecoder):
                 sliced: list[Any] = [dict(zip(columns, row, strict=False)) for row in rows]
                 records += sliced if self._type is None or not sliced else self._convert(sliced, len(records))
         except csv.Error as exc:
+            line = first_line + reader.line_num
+            if "field limit" in str(exc):
+                row = (
+                    "a header row"
+                    if len(self._headers) < self.HEADER_ROWS
+                    else f"record {self.count + len(records) + 1}"
+                )
+                what = f"A field of {row} (line {line}) of the {self._format} export"
+                raise too_large(what, self._record_bytes, "record_bytes") from None
             raise ExportCorruptError(
-                f"Line {first_line + reader.line_num} of the {self._format} export is malformed ({exc}); {_RETRY}."
+                f"Line {line} of the {self._format} export is malformed ({exc}); {_RETRY}."
             ) from None
         self._lines += reader.line_num
         self.count += len(records)
@@ -806,6 +897,6 @@ def _import_id(cell: str) -> Any:
     if cell[:1] not in ("{", "["):
         return cell
     try:
-        return msgspec.json.decode(cell)
+        return decode_any(cell)
     except msgspec.DecodeError:
         return cell

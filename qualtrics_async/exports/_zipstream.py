@@ -6,17 +6,30 @@ while it runs with memory bounded by about one chunk. It checks everything ``zip
 would check once the file is whole: signatures, the CRC-32 and sizes of the member against
 its local header or data descriptor, and the central directory and end record against what
 was read, so a truncated or damaged download raises :class:`ExportCorruptError`.
+
+Inflation is bounded (docs/exports.md, "Hostile export files"): the member is inflated at
+most :data:`PIECE_SIZE` bytes at a time, so a ZIP bomb (a few hundred KiB that inflate to
+gigabytes) costs one piece of memory, not the inflated chunk; and the inflated total is
+checked while it grows, against the size the local header declares (past it:
+:class:`ExportCorruptError`) and against ``SizeLimits.download_bytes`` (past it:
+:class:`~qualtrics_async.errors.ResponseTooLargeError`).
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Generator, Iterator
 from typing import Final
 
-from qualtrics_async.errors import ExportCorruptError
+from qualtrics_async._config import SizeLimits
+from qualtrics_async._sansio import too_large
+from qualtrics_async.errors import ExportCorruptError, ResponseTooLargeError
 
-__all__ = ["ZipMemberReader"]
+__all__ = ["PIECE_SIZE", "ZipMemberReader"]
+
+PIECE_SIZE: Final = 1 << 18
+"""The most bytes :meth:`ZipMemberReader.pieces` returns at once (inflated with ``max_length``)."""
 
 _LOCAL: Final = b"PK\x03\x04"
 _CENTRAL: Final = b"PK\x01\x02"
@@ -96,9 +109,10 @@ class ZipMemberReader:
 
     Usage::
 
-        reader = ZipMemberReader()
+        reader = ZipMemberReader(max_size=limits.download_bytes)
         async for chunk in response_body:
-            sink(reader.feed(chunk))
+            for piece in reader.pieces(chunk):  # at most piece_size bytes each
+                sink(piece)
         sink(reader.finish())  # raises ExportCorruptError unless the archive was whole
 
     Supported: the deflate and stored methods; data descriptors (general-purpose flag bit
@@ -121,23 +135,40 @@ class ZipMemberReader:
     does. A chunk may end anywhere, inside a header or a signature included.
 
     Memory: besides the trailer, at most a partial header or descriptor is kept between
-    calls. The output of one call is the whole inflated chunk (CSV deflates about 10:1), so
-    callers that want small batches should feed small chunks or slice the output.
+    calls. :meth:`pieces` returns the inflated bytes ``piece_size`` at a time, inflating
+    each piece only when it is asked for, so a chunk that inflates a thousandfold (a ZIP
+    bomb, or a very repetitive file) never exists whole; :meth:`feed` joins them (the whole
+    inflated chunk, for callers that bound their chunks themselves).
+
+    Bounds, checked while the member inflates: a member whose local header declares its size
+    (general-purpose flag bit 3 clear) raises :class:`ExportCorruptError` as soon as it
+    inflates past that size, and any member raises
+    :class:`~qualtrics_async.errors.ResponseTooLargeError` past ``max_size`` (what
+    ``SizeLimits.download_bytes`` allows; a data descriptor or the central directory,
+    which come after the data, are checked when they are read).
     """
 
     __slots__ = (
+        "_busy",
         "_error",
         "_inflater",
+        "_max_size",
         "_member",
         "_members_seen",
         "_offset",
         "_pending",
+        "_piece_size",
         "_state",
         "_trailer",
         "_trailer_offset",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_size: int | None = None, piece_size: int = PIECE_SIZE) -> None:
+        if piece_size < 1:
+            raise ValueError(f"piece_size must be positive, got {piece_size!r}")
+        self._max_size = SizeLimits().download_bytes if max_size is None else max_size
+        self._piece_size = piece_size
+        self._busy = False  # a pieces() iteration is under way
         self._state = _HEADER
         self._pending = b""  # unconsumed input: a partial header or descriptor, a few bytes of held-back data
         self._offset = 0  # absolute offset of _pending[0] in the archive
@@ -146,7 +177,7 @@ class ZipMemberReader:
         self._inflater: zlib._Decompress | None = None
         self._trailer = bytearray()
         self._trailer_offset = 0  # absolute offset of _trailer[0]
-        self._error: ExportCorruptError | None = None
+        self._error: ExportCorruptError | ResponseTooLargeError | RuntimeError | None = None
 
     @property
     def name(self) -> str | None:
@@ -161,25 +192,48 @@ class ZipMemberReader:
     def feed(self, chunk: bytes) -> bytes:
         """Take the next bytes of the archive; return the decompressed bytes they complete.
 
-        The result may be empty (a header is not complete yet, say).
+        The result may be empty (a header is not complete yet, say). It is the whole
+        inflation of ``chunk``: use :meth:`pieces` to hold at most ``piece_size`` at once.
 
         Raises:
             ExportCorruptError: the bytes so far cannot be a whole one-file archive
-                (bad signature, unsupported method, encryption, CRC-32 or size mismatch).
+                (bad signature, unsupported method, encryption, CRC-32 or size mismatch,
+                a member inflating past the size its header declares).
+            ResponseTooLargeError: the member inflates past ``max_size``.
+        """
+        out = list(self.pieces(chunk))
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def pieces(self, chunk: bytes) -> Generator[bytes, None, None]:
+        """Take the next bytes of the archive; yield the decompressed bytes they complete.
+
+        Each piece holds at most ``piece_size`` bytes and is inflated only when the
+        iteration asks for it, so memory holds one piece whatever the compression ratio.
+        Iterate to the end before feeding more; a reader whose iteration was abandoned
+        halfway cannot be used further (its state is between two pieces).
+
+        Raises:
+            ExportCorruptError, ResponseTooLargeError: as :meth:`feed`, while iterating.
         """
         self._check_usable()
         if not chunk:
-            return b""
+            return
         data = self._pending + chunk if self._pending else bytes(chunk)
-        out: list[bytes] = []
+        self._pending = b""
+        self._busy = True
+        ended = False
         try:
-            used = self._run(data, out)
-        except ExportCorruptError as exc:
+            used = yield from self._run(data)
+            ended = True
+        except (ExportCorruptError, ResponseTooLargeError) as exc:
             self._error = exc
             raise
+        finally:
+            self._busy = False
+            if not ended and self._error is None:
+                self._error = RuntimeError("a ZipMemberReader.pieces() iteration was abandoned halfway")
         self._pending = data[used:]
         self._offset += used
-        return out[0] if len(out) == 1 else b"".join(out)
 
     def finish(self) -> bytes:
         """Signal the end of the input and verify the whole archive.
@@ -216,6 +270,8 @@ class ZipMemberReader:
     def _check_usable(self) -> None:
         if self._error is not None:
             raise self._error
+        if self._busy:
+            raise RuntimeError("ZipMemberReader was fed again before the previous pieces() iteration ended")
         if self._state == _DONE:
             raise RuntimeError("ZipMemberReader.finish() was already called")
 
@@ -225,16 +281,18 @@ class ZipMemberReader:
     def _member_label(self) -> str:
         return repr(self._member.name) if self._member is not None else "the archive"
 
-    def _run(self, data: bytes, out: list[bytes]) -> int:
-        """Consume as much of ``data`` as can be; append output to ``out``; return bytes used."""
+    def _run(self, data: bytes) -> Generator[bytes, None, int]:
+        """Consume as much of ``data`` as can be; yield the output; return the bytes used."""
         i = 0
         n = len(data)
         while i < n:
             state = self._state
+            out: list[bytes] = []
             if state == _INFLATE:
-                i = self._inflate(data, i, out)
+                i = yield from self._inflate(data, i)
             elif state == _STORED_KNOWN:
                 i = self._copy_stored(data, i, out)
+                yield from self._sliced(out)
             elif state == _TRAILER:
                 self._trailer += memoryview(data)[i:]
                 if len(self._trailer) > _MAX_TRAILER:
@@ -249,10 +307,21 @@ class ZipMemberReader:
                     used = self._read_descriptor(data, i)
                 else:
                     used = self._scan_stored(data, i, out)
+                    yield from self._sliced(out)
                 if used == i and self._state == state:
                     return i  # needs more input
                 i = used
         return i
+
+    def _sliced(self, out: list[bytes]) -> Iterator[bytes]:
+        """Stored output (at most a chunk), in pieces of at most ``piece_size``."""
+        size = self._piece_size
+        for piece in out:
+            if len(piece) <= size:
+                yield piece
+            else:
+                for start in range(0, len(piece), size):
+                    yield piece[start : start + size]
 
     def _read_header(self, data: bytes, i: int) -> int:
         """Parse a signature at ``data[i:]``: a local header, or the start of the trailer."""
@@ -316,7 +385,7 @@ class ZipMemberReader:
             self._state = _STORED_SCAN
         return end
 
-    def _inflate(self, data: bytes, i: int, out: list[bytes]) -> int:
+    def _inflate(self, data: bytes, i: int) -> Generator[bytes, None, int]:
         member = self._member
         inflater = self._inflater
         assert member is not None
@@ -325,14 +394,23 @@ class ZipMemberReader:
         stop = n
         if not member.flags & _FLAG_DESCRIPTOR:
             stop = min(n, i + member.declared_compressed - member.compressed)
-        try:
-            piece = inflater.decompress(memoryview(data)[i:stop])
-        except zlib.error as exc:
-            raise self._corrupt(f"the compressed data of {member.name!r} is invalid ({exc})") from None
-        if piece:
-            member.crc = zlib.crc32(piece, member.crc)
-            member.size += len(piece)
-            out.append(piece)
+        size = self._piece_size
+        source: bytes | memoryview = memoryview(data)[i:stop]
+        while True:
+            # max_length bounds each piece; the input it did not reach waits in unconsumed_tail.
+            try:
+                piece = inflater.decompress(source, size)
+            except zlib.error as exc:
+                raise self._corrupt(f"the compressed data of {member.name!r} is invalid ({exc})") from None
+            if piece:
+                member.crc = zlib.crc32(piece, member.crc)
+                member.size += len(piece)
+                self._check_growth(member)
+                yield piece
+            source = inflater.unconsumed_tail
+            # A full piece may leave output inside zlib even with no input left: ask again.
+            if inflater.eof or (not source and len(piece) < size):
+                break
         if not inflater.eof:
             member.compressed += stop - i
             if stop < n:
@@ -361,6 +439,7 @@ class ZipMemberReader:
             member.crc = zlib.crc32(piece, member.crc)
             member.size += take
             member.compressed += take
+            self._check_growth(member)
             out.append(piece)
         if member.compressed == member.declared_compressed:
             self._end_of_data()
@@ -398,7 +477,20 @@ class ZipMemberReader:
             member.crc = zlib.crc32(piece, member.crc)
             member.size += len(piece)
             member.compressed += len(piece)
+            self._check_growth(member)
             out.append(piece)
+
+    def _check_growth(self, member: _Member) -> None:
+        """Refuse a member as soon as it holds more than its header declares, or than ``max_size``."""
+        if not member.flags & _FLAG_DESCRIPTOR and member.size > member.declared_size:
+            raise self._corrupt(
+                f"size mismatch for {member.name!r}: it inflates past the {member.declared_size} bytes "
+                "its local header declares"
+            )
+        if member.size > self._max_size:
+            raise too_large(
+                f"The file {member.name!r} of the export archive, inflated,", self._max_size, "download_bytes"
+            )
 
     def _end_of_data(self, *, checked: bool = False) -> None:
         member = self._member
