@@ -1,6 +1,6 @@
 """The one place that decides whether a failed attempt is retried, and after how long.
 
-Rules (see RELIABILITY.md): connect-phase failures and 429s are retried for any method,
+Rules (docs/errors.md, "Retries"): connect-phase failures and 429s are retried for any method,
 since the request was never processed; 5xx, read timeouts, dropped connections and
 undecodable bodies only for idempotent requests (GET/PUT/DELETE, and routes marked safe
 to repeat such as starting an export), since a POST may already have taken effect.
@@ -103,7 +103,11 @@ def decide(
     if failure not in (Failure.NOT_SENT, Failure.THROTTLED) and not idempotent:
         return Decision(False, reason="not retried: the request is not idempotent and may have taken effect")
     if retry_after is not None and retry_after > policy.max_retry_after:
-        return Decision(False, reason=f"Retry-After {retry_after:g} s exceeds RetryPolicy.max_retry_after")
+        return Decision(
+            False,
+            reason=f"not retried: Retry-After {retry_after:g} s is longer than RetryPolicy.max_retry_after "
+            f"({policy.max_retry_after:g} s); try again later, or raise max_retry_after to wait it out",
+        )
     if not budget.spend(failure):
         return Decision(False, reason="retry budget exhausted (the server keeps failing)")
     if retry_after is not None:

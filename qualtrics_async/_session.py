@@ -362,8 +362,11 @@ class Session:
                     if status == 429:
                         failure = Failure.THROTTLED
                         if self.limiter is not None:
-                            pause = None if retry_after is None else min(retry_after, self.retry.max_retry_after)
-                            await self.limiter.throttled(method, target.path, pause)
+                            # Only a Retry-After this call waits out itself pauses the key; a
+                            # longer one fails this call and just slows the key, so other calls
+                            # are not held silently (docs/rate-limits.md, "A very long Retry-After").
+                            honoured = retry_after is not None and retry_after <= self.retry.max_retry_after
+                            await self.limiter.throttled(method, target.path, retry_after if honoured else None)
                     elif status in RETRYABLE_STATUSES:
                         failure = Failure.SERVER
                     else:

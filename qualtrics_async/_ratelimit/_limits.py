@@ -87,7 +87,7 @@ class RateLimits:
         window_seconds: the window the per-minute figures apply to. Leave it at 60 for
             Qualtrics; tests shrink it to run the same table faster.
 
-    Every published row is UNCERTAIN (see ``qualtrics-api.md`` §4.2): override any row you
+    Every published row is UNCERTAIN (docs/rate-limits.md, "The table"): override any row you
     have confirmed differently for your brand.
     """
 

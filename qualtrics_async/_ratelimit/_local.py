@@ -46,7 +46,12 @@ class RateLimiter(Protocol):
         """Wait until a request ``method path`` may be sent under every limit that applies."""
 
     async def throttled(self, method: str, path: str, retry_after: float | None) -> None:
-        """Report a 429 for ``method path``: pause (``retry_after``) and slow down."""
+        """Report a 429 for ``method path``: pause (``retry_after``) and slow down.
+
+        The client passes ``retry_after`` only when it is at most
+        ``RetryPolicy.max_retry_after`` (the call waits it out itself); a longer one comes
+        as ``None``: the call fails, and other calls are only slowed, never held.
+        """
 
 
 @dataclass(slots=True)
@@ -89,7 +94,8 @@ class LocalRateLimiter:
     On a 429 (:meth:`throttled`) the key that most likely tripped (the endpoint's row if
     it has a lower limit than the brand, else the brand) pauses for ``Retry-After`` and
     halves its rate, at most once per window; each clean window then gives back 10 % of
-    the configured rate, never above it.
+    the configured rate, never above it. A pause is logged at WARNING when it starts
+    (once per key per pause, however many 429s extend it); see docs/rate-limits.md.
     """
 
     def __init__(self, limits: RateLimits, *, utilization: float = DEFAULT_UTILIZATION) -> None:
@@ -213,8 +219,15 @@ class LocalRateLimiter:
         state = self._state(key)
         loop = self._loop or asyncio.get_running_loop()
         now = loop.time()
-        if retry_after is not None and retry_after > 0:
-            state.blocked_until = max(state.blocked_until, now + retry_after)
+        if retry_after is not None and retry_after > 0 and now + retry_after > state.blocked_until:
+            if state.blocked_until <= now:  # a new pause, not one more 429 of the current one
+                logger.warning(
+                    "429 from Qualtrics on %s: pausing %r for %g s (its Retry-After); requests on it wait meanwhile",
+                    f"{method} {path}",
+                    key,
+                    retry_after,
+                )
+            state.blocked_until = now + retry_after
         state.last_change = now  # recovery needs whole windows without a 429
         if now - state.last_decrease >= self._limits.window_seconds:
             state.multiplier = max(MIN_MULTIPLIER, state.multiplier * DECREASE_FACTOR)

@@ -119,8 +119,12 @@ local h = redis.call('HMGET', KEYS[1], 'mult', 'decreased', 'until')
 local mult = tonumber(h[1]) or 1
 local decreased = tonumber(h[2])
 local blocked = tonumber(h[3]) or 0
-if pause > 0 then
-  blocked = math.max(blocked, now + pause)
+local paused = 0
+if pause > 0 and now + pause > blocked then
+  if blocked <= now then
+    paused = 1  -- a new pause, not one more 429 of the current one: the caller logs it
+  end
+  blocked = now + pause
 end
 local lowered = 0
 if decreased == nil or now - decreased >= window then
@@ -134,7 +138,7 @@ local ttl = math.ceil((math.max(blocked - now, 0) + tonumber(ARGV[5])) * 1000)
 if redis.call('PTTL', KEYS[1]) < ttl then
   redis.call('PEXPIRE', KEYS[1], ttl)
 end
-return {lowered, string.format('%.6f', mult)}
+return {lowered, string.format('%.6f', mult), paused}
 """.replace("EPOCH", str(_EPOCH))
 
 _KEEP_WINDOWS = 1 + math.ceil((1 - MIN_MULTIPLIER) / RECOVERY_STEP)
@@ -197,7 +201,10 @@ class RedisRateLimiter:
 
     A 429 that any worker sees pauses every worker on that key for ``Retry-After`` and
     halves the key's pace (once per window for all workers together); each clean window
-    then gives back 10 % of the configured rate, never above it.
+    then gives back 10 % of the configured rate, never above it. The worker whose 429
+    starts a pause logs it at WARNING, once per pause. The client passes ``Retry-After``
+    only when it is at most ``RetryPolicy.max_retry_after``; a longer one fails that call
+    and only slows the key (docs/rate-limits.md).
     """
 
     def __init__(
@@ -460,7 +467,7 @@ class RedisRateLimiter:
             try:
                 client = self._redis()
                 assert self._penalize_script is not None
-                lowered, multiplier = await self._bounded(
+                lowered, multiplier, paused = await self._bounded(
                     self._penalize_script(
                         keys=[self.redis_key(key)],
                         args=[pause, window, DECREASE_FACTOR, MIN_MULTIPLIER, _KEEP_WINDOWS * window],
@@ -473,6 +480,15 @@ class RedisRateLimiter:
                 self._went_down(exc)  # the 429 is the caller's error to see, not this one
             else:
                 self._came_back()
+                if int(paused):
+                    logger.warning(
+                        "429 from Qualtrics on %s: every worker of namespace %r pauses %r for %g s (its "
+                        "Retry-After); requests on it wait meanwhile",
+                        f"{method} {path}",
+                        self._namespace,
+                        key,
+                        pause,
+                    )
                 if int(lowered):
                     logger.warning(
                         "429 from Qualtrics on %s: every worker of namespace %r now paces %r at %.0f%% of its "

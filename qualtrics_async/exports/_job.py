@@ -1,6 +1,6 @@
 """`ExportJob`: one response export on Qualtrics' side — its state, polling and download.
 
-The flow (qualtrics-api.md §6.1): ``POST /surveys/{id}/export-responses`` answers a
+The flow (docs/exports.md): ``POST /surveys/{id}/export-responses`` answers a
 ``progressId``; ``GET .../export-responses/{progressId}`` reports ``percentComplete`` and
 ``status``; once ``complete`` it carries the ``fileId`` of
 ``GET .../export-responses/{fileId}/file``. The state is a small serialisable record, so a
@@ -10,9 +10,10 @@ worker that crashed while waiting resumes polling the same job instead of starti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -175,6 +176,44 @@ class ExportFailure:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """The deadline of one public export call, and how its error names it (docs/exports.md).
+
+    ``setting`` says which ``timeout=`` ran out and what it covers, for the message of the
+    error raised then. Times are ``time.monotonic()``.
+    """
+
+    seconds: float | None
+    started: float
+    setting: str
+
+    @classmethod
+    def after(cls, seconds: float | None, setting: str) -> Deadline:
+        """A deadline ``seconds`` from now (``None``: none); ``seconds`` is checked first."""
+        check_timeout(seconds)
+        return cls(seconds, time.monotonic(), setting)
+
+    @property
+    def at(self) -> float | None:
+        return None if self.seconds is None else self.started + self.seconds
+
+    def left(self) -> float | None:
+        """Seconds left (``None``: no deadline; ``0`` once it has passed)."""
+        return None if self.at is None else max(self.at - time.monotonic(), 0.0)
+
+    def expired(self) -> bool:
+        return self.at is not None and time.monotonic() >= self.at
+
+    def call_timeout(self, default: float | None) -> float | None:
+        """The ``timeout=`` of one API call made under this deadline: the time left, but never
+        more than the call's own default (``Timeouts.call``)."""
+        left = self.left()
+        if left is None:
+            return default
+        return max(left, 1e-3) if default is None else max(min(left, default), 1e-3)
+
+
 class ExportJob:
     """A response export job. Get one from ``client.responses.start_export(...)``.
 
@@ -327,7 +366,8 @@ class ExportJob:
         Args:
             progress: called with an :class:`ExportProgress` after each poll.
             timeout: seconds to wait at most (``None``: no limit); a poll in flight at the
-                deadline gets up to one more second to answer.
+                deadline gets up to one more second to answer. It covers the wait only:
+                :meth:`download` has its own ``timeout=``.
             schedule: a custom :class:`PollSchedule`.
 
         Raises:
@@ -335,37 +375,42 @@ class ExportJob:
             ExportTimeoutError: still running at the deadline; ``error.state`` resumes it.
             ExportExpiredError: the job is unknown to Qualtrics (404).
         """
-        check_timeout(timeout)
+        return await self._wait(Deadline.after(timeout, "timeout= of ExportJob.wait()"), progress, schedule)
+
+    async def _wait(
+        self, deadline: Deadline, progress: ProgressCallback | None = None, schedule: PollSchedule | None = None
+    ) -> ExportJob:
+        """:meth:`wait` under a deadline shared with other steps (``client.responses.export``)."""
         schedule = schedule or PollSchedule()
         now = time.monotonic()
-        deadline = None if timeout is None else now + timeout
+        deadline_at = deadline.at
         schedule.observe(now, self.percent_complete)
         while self.status != "complete":
             now = time.monotonic()
             delay = schedule.next_delay(now)
-            if deadline is not None and now + delay > deadline:
-                if now + 0.5 <= deadline:  # one last look at the deadline itself
-                    delay = deadline - now
+            if deadline_at is not None and now + delay > deadline_at:
+                if now + 0.5 <= deadline_at:  # one last look at the deadline itself
+                    delay = deadline_at - now
                 else:
-                    raise self._timeout(timeout)
+                    raise self._timeout(deadline)
             await anyio.sleep(delay)
             try:
                 # A poll gets the time left (at least POLL_GRACE), so a slow answer cannot
                 # carry the wait far past the caller's deadline.
-                left = None if deadline is None else max(deadline - time.monotonic(), POLL_GRACE)
+                left = None if deadline_at is None else max(deadline_at - time.monotonic(), POLL_GRACE)
                 await self.refresh(timeout=left)
             except APITimeoutError:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise self._timeout(timeout) from None
+                if deadline_at is not None and time.monotonic() >= deadline_at:
+                    raise self._timeout(deadline) from None
                 raise
             schedule.observe(time.monotonic(), self.percent_complete)
             await _notify(progress, ExportProgress(self.survey_id, "exporting", self.percent_complete))
         return self
 
-    def _timeout(self, timeout: float | None) -> ExportTimeoutError:
+    def _timeout(self, deadline: Deadline) -> ExportTimeoutError:
         error = ExportTimeoutError(
-            f"export {self.progress_id} of survey {self.survey_id} is still running after {timeout:g} s "
-            f"({self.percent_complete:g} %); wait longer or resume it later with "
+            f"export {self.progress_id} of survey {self.survey_id} is still running after {deadline.seconds:g} s "
+            f"({self.percent_complete:g} %; {deadline.setting}); wait longer or resume it later with "
             "client.responses.resume_export(error.state)",
             survey_id=self.survey_id,
             progress_id=self.progress_id,
@@ -385,7 +430,9 @@ class ExportJob:
         )
         return self._session.target(path), path
 
-    async def download(self, dest: str | Path, *, progress: ProgressCallback | None = None) -> ExportResult:
+    async def download(
+        self, dest: str | Path, *, progress: ProgressCallback | None = None, timeout: float | None = None
+    ) -> ExportResult:
         """Stream the file to ``dest`` (its folder must exist), atomically.
 
         The bytes go to ``dest + ".part"`` (mode 0600), are checked (size; for a ZIP the
@@ -394,10 +441,24 @@ class ExportJob:
         most). Nothing ever takes the final name unless it is whole, and cancellation
         leaves no ``.part`` file.
 
+        Args:
+            dest: the file to write.
+            progress: called with an :class:`ExportProgress` as bytes arrive.
+            timeout: the most seconds the download may take, re-downloads included
+                (``None``: no limit, and then a server that sends a byte every few seconds,
+                never silent for ``Timeouts.sock_read``, holds the call as long as it likes).
+
         Raises:
             ExportExpiredError: the file id expired (404; files live a week).
             ExportCorruptError: the file stayed corrupt after re-downloads.
+            APITimeoutError: the download was not finished at ``timeout``; no ``.part`` is
+                left, and the file can be downloaded again while it lives.
         """
+        deadline = Deadline.after(timeout, "timeout= of ExportJob.download()")
+        return await self._download(dest, progress, deadline)
+
+    async def _download(self, dest: str | Path, progress: ProgressCallback | None, deadline: Deadline) -> ExportResult:
+        """:meth:`download` under a deadline shared with other steps (``client.responses.export``)."""
         path = check_destination(dest)
         target, api_path = self._file_target()
         survey_id = self.survey_id
@@ -406,19 +467,20 @@ class ExportJob:
             await _notify(progress, ExportProgress(survey_id, "downloading", 100.0, received, total))
 
         what = f"the export file of survey {survey_id} ({self.file_id})"
-        for attempt in range(CORRUPT_REDOWNLOADS + 1):
-            try:
-                size, compressed = await download_to_file(
-                    self._session, target, path, progress=on_bytes if progress else None, what=what
-                )
-                break
-            except ExportCorruptError as exc:
-                self._located(exc)
-                if attempt == CORRUPT_REDOWNLOADS:
-                    raise
-                logger.warning("%s; downloading it again", exc.message)
-            except NotFoundError as exc:
-                raise self._expired(exc, api_path) from exc
+        async with self._bounded(deadline, api_path):
+            for attempt in range(CORRUPT_REDOWNLOADS + 1):
+                try:
+                    size, compressed = await download_to_file(
+                        self._session, target, path, progress=on_bytes if progress else None, what=what
+                    )
+                    break
+                except ExportCorruptError as exc:
+                    self._located(exc)
+                    if attempt == CORRUPT_REDOWNLOADS:
+                        raise
+                    logger.warning("%s; downloading it again", exc.message)
+                except NotFoundError as exc:
+                    raise self._expired(exc, api_path) from exc
         await _notify(progress, ExportProgress(survey_id, "done", 100.0, size, size))
         return ExportResult(
             survey_id=survey_id,
@@ -433,7 +495,7 @@ class ExportJob:
             server_started_at=self._state.server_started_at,
         )
 
-    async def records(self, *, type: Any = None) -> AsyncGenerator[Any, None]:
+    def records(self, *, type: Any = None, timeout: float | None = None) -> AsyncGenerator[Any, None]:
         """Yield the file's response records while it downloads (csv, tsv, json, ndjson).
 
         Memory holds a few chunks and one record, never the file. A dropped connection
@@ -441,12 +503,23 @@ class ExportJob:
         latest when it ends (a ZIP member's CRC-32 can only be checked at its end), so
         records yielded before the error may come from the damaged file: treat the run as
         failed and discard them.
+
+        ``timeout`` bounds the seconds spent waiting for the file's bytes (``None``: no
+        limit); the time your loop takes between records is not counted. When it runs out,
+        :class:`~qualtrics_async.errors.APITimeoutError` is raised and the download stops.
         """
+        deadline = Deadline.after(timeout, "timeout= of ExportJob.records(), the time spent waiting for the file")
+        return self._records(type, deadline)
+
+    async def _records(self, type: Any, deadline: Deadline) -> AsyncGenerator[Any, None]:
+        """:meth:`records`; ``deadline.left()`` when it starts is its budget of waiting time."""
         from qualtrics_async.exports._records import record_decoder
         from qualtrics_async.exports._zipstream import ZipMemberReader
 
-        decoder = record_decoder(self.format, type=type)
+        limits = self._session.limits
+        decoder = record_decoder(self.format, type=type, record_bytes=limits.record_bytes)
         target, api_path = self._file_target()
+        budget = deadline.left()  # seconds of waiting for bytes left; the consumer's time is its own
         send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=8)
         transfer = Transfer(send.send, what=f"the export file of survey {self.survey_id}")
 
@@ -459,19 +532,33 @@ class ExportJob:
         head: bytes | None = b""  # the first bytes, until there are enough to tell a ZIP from a raw file
         try:
             async with receive:
-                async for chunk in receive:
+                while True:
+                    if budget is not None and budget <= 0:
+                        raise self._download_timeout(deadline, api_path)
+                    try:
+                        if budget is None:
+                            chunk = await receive.receive()
+                        else:
+                            waited = time.monotonic()
+                            async with self._bounded(deadline, api_path, budget):
+                                chunk = await receive.receive()
+                            budget -= time.monotonic() - waited
+                    except anyio.EndOfStream:
+                        break
                     if head is not None:
                         head += chunk
                         if len(head) < len(ZIP_MAGIC):
                             continue
                         chunk, head = head, None
-                        unzip = ZipMemberReader() if chunk.startswith(ZIP_MAGIC) else None
-                    data = unzip.feed(chunk) if unzip is not None else chunk
-                    # Inflated text can be ~10x the chunk: decode it in slices, so the
-                    # records alive at once stay few.
-                    for start in range(0, len(data), DECODE_SLICE):
-                        for record in decoder.feed(data[start : start + DECODE_SLICE]):
-                            yield record
+                        zipped = chunk.startswith(ZIP_MAGIC)
+                        unzip = ZipMemberReader(max_size=limits.download_bytes) if zipped else None
+                    # Inflated a piece at a time, so a chunk that inflates a thousandfold (a ZIP
+                    # bomb) never exists whole, and decoded in slices, so the records alive at
+                    # once stay few (docs/exports.md, "Hostile export files").
+                    for data in unzip.pieces(chunk) if unzip is not None else (chunk,):
+                        for start in range(0, len(data), DECODE_SLICE):
+                            for record in decoder.feed(data[start : start + DECODE_SLICE]):
+                                yield record
             try:
                 await producer
             except NotFoundError as exc:
@@ -492,6 +579,37 @@ class ExportJob:
             if not producer.done():
                 producer.cancel()
                 await asyncio.gather(producer, return_exceptions=True)
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self, deadline: Deadline, api_path: str, seconds: float | None = None) -> AsyncIterator[None]:
+        """Run the body within ``seconds`` (default: what is left of ``deadline``); when they run
+        out, raise the :class:`APITimeoutError` that names ``deadline``.
+
+        Only this scope's own expiry is converted: a caller's cancellation, or its own
+        timeout around the call, goes through untouched.
+        """
+        left = deadline.left() if seconds is None else seconds
+        if left is not None and left <= 0:
+            raise self._download_timeout(deadline, api_path)
+        scope = asyncio.timeout(left)
+        try:
+            async with scope:
+                yield
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise self._download_timeout(deadline, api_path) from None
+
+    def _download_timeout(self, deadline: Deadline, api_path: str) -> APITimeoutError:
+        return APITimeoutError(
+            f"the download of the export file of survey {self.survey_id} ({self.file_id}) did not finish within "
+            f"{deadline.seconds:g} s ({deadline.setting}); pass a larger timeout= for a large file or a slow link, "
+            f"or None for no deadline. No partial file was left; the file of job {self.progress_id} can be "
+            "downloaded again until it expires, a week after the export",
+            method="GET",
+            path=api_path,
+            elapsed=time.monotonic() - deadline.started,
+        )
 
     def _located(self, exc: ExportCorruptError) -> ExportCorruptError:
         """``exc`` with this job's ids filled in."""

@@ -18,6 +18,7 @@ import msgspec
 
 from qualtrics_async._decoding import envelope_decoder
 from qualtrics_async._logging import logger
+from qualtrics_async._safename import path_in, safe_name
 from qualtrics_async._sansio import build_path
 from qualtrics_async.errors import (
     ConfigurationError,
@@ -29,6 +30,7 @@ from qualtrics_async.exports._download import check_destination
 from qualtrics_async.exports._extract import extract_single_member, member_name
 from qualtrics_async.exports._incremental import SyncRequest, SyncResult, run_incremental
 from qualtrics_async.exports._job import (
+    Deadline,
     ExportFailure,
     ExportJob,
     ExportResult,
@@ -41,6 +43,9 @@ from qualtrics_async.exports._records import record_decoder
 from qualtrics_async.resources._base import Resource
 from qualtrics_async.resources._response_imports import ResponseImportsMixin
 from qualtrics_async.resources._response_records import ResponseRecordsMixin
+
+_FILE_ID_BYTES = 80
+"""The bound of a file id in the hidden archive's name (``.{survey}.{file}.download.part`` < 255 bytes)."""
 
 
 class _Started(msgspec.Struct):
@@ -67,12 +72,18 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
     # -- jobs --------------------------------------------------------------------------------
 
     async def start_export(
-        self, survey_id: str, *, format: ExportFormat = "csv", **options: Unpack[ExportOptions]
+        self,
+        survey_id: str,
+        *,
+        format: ExportFormat = "csv",
+        timeout: float | None = None,
+        **options: Unpack[ExportOptions],
     ) -> ExportJob:
         """Start an export job (``POST /surveys/{surveyId}/export-responses``).
 
         Every option of qualtrics-api.md §6.2 is a keyword (see :class:`ExportOptions`);
-        invalid values and combinations raise before any request.
+        invalid values and combinations raise before any request. ``timeout`` is the call's
+        deadline, retries included (default ``Timeouts.call``).
 
         Endpoint: ``POST /surveys/{surveyId}/export-responses`` (100/min).
 
@@ -81,9 +92,13 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
             NotFoundError: no such survey.
         """
         body = export_body(format, options)
+        check_timeout(timeout)
         session = self._client._open_session
-        path = build_path("/surveys/{surveyId}/export-responses", surveyId=survey_id)
-        answer = await session.call("POST", path, json=body, decoder=envelope_decoder(_Started))
+        try:
+            path = build_path("/surveys/{surveyId}/export-responses", surveyId=survey_id)
+        except ValueError as exc:  # "", "." or "..": a ConfigurationError (a QualtricsError) like any bad argument
+            raise ConfigurationError(f"{exc}; pass a survey id such as 'SV_1RHtIM0ZnJiPNhs'") from None
+        answer = await session.call("POST", path, json=body, decoder=envelope_decoder(_Started), timeout=timeout)
         started: _Started = answer.result
         state = ExportState(
             survey_id=survey_id,
@@ -146,17 +161,24 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
             format: ``csv``, ``tsv``, ``json``, ``ndjson``, ``spss`` or ``xml``.
             extract: unzip the archive (path traversal and unsafe names are neutralised).
             progress: called with :class:`ExportProgress` while exporting and downloading.
-            timeout: the most seconds to wait for Qualtrics to build the file.
+            timeout: the most seconds the whole call may take: starting the job, waiting for
+                Qualtrics to build the file and downloading it, restarts included (not the
+                unzipping of ``extract=True``, which is local work). ``None``: no limit, and
+                then a server that drips the file holds the call as long as it likes.
             restarts: how many times to start the export again after it failed or its
                 file expired before it could be downloaded.
             **options: export options (:class:`ExportOptions`).
 
         Raises:
-            ExportFailedError, ExportTimeoutError, ExportExpiredError, ExportCorruptError,
-            ConfigurationError, and the API errors of :mod:`qualtrics_async.errors`.
+            ExportTimeoutError: the job was still running at ``timeout`` (``error.state``
+                resumes it).
+            APITimeoutError: the download (or the start) was not finished at ``timeout``;
+                no partial file is left.
+            ExportFailedError, ExportExpiredError, ExportCorruptError, ConfigurationError,
+            and the API errors of :mod:`qualtrics_async.errors`.
         """
         export_body(format, options)  # refuse bad options before touching the disk
-        check_timeout(timeout)
+        deadline = Deadline.after(timeout, "timeout= of the export, which covers the start, the wait and the download")
         if restarts < 0:
             raise ConfigurationError(f"restarts must be >= 0, got {restarts!r}")
         folder: Path | None
@@ -171,27 +193,43 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
         started = time.monotonic()
         for attempt in range(restarts + 1):
             try:
-                job = await self.start_export(survey_id, format=format, **options)
-                await job.wait(progress=progress, timeout=timeout)
+                job = await self._start_within(deadline, survey_id, format, options)
+                await job._wait(deadline, progress)
                 if folder is None:
                     assert target is not None
-                    result = await job.download(target, progress=progress)
+                    result = await job._download(target, progress, deadline)
                 else:
-                    result = await self._download_and_extract(job, folder, target, progress)
+                    result = await self._download_and_extract(job, folder, target, progress, deadline)
                 return replace(result, elapsed=time.monotonic() - started)
             except (ExportFailedError, ExportExpiredError) as exc:
-                if attempt >= restarts:
+                if attempt >= restarts or deadline.expired():
                     raise
                 logger.warning("%s; starting the export again (%d of %d)", exc, attempt + 1, restarts)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _start_within(
+        self, deadline: Deadline, survey_id: str, format: ExportFormat, options: ExportOptions
+    ) -> ExportJob:
+        """``start_export`` as the first step of a call bounded by ``deadline``."""
+        call_timeout = deadline.call_timeout(self._client._open_session.timeouts.call)
+        return await self.start_export(survey_id, format=format, timeout=call_timeout, **options)
+
     async def _download_and_extract(
-        self, job: ExportJob, folder: Path, target: Path | None, progress: ProgressCallback | None
+        self,
+        job: ExportJob,
+        folder: Path,
+        target: Path | None,
+        progress: ProgressCallback | None,
+        deadline: Deadline,
     ) -> ExportResult:
-        archive = folder / f".{job.survey_id}.{job.file_id}.download"
+        # The survey id (the caller's) and the file id (the server's) become file names only
+        # through safe_name and path_in: neither can leave the folder (docs/exports.md, "File names").
+        survey_name = safe_name(job.survey_id, fallback="survey")
+        file_name = safe_name(job.file_id or "", fallback="file", max_bytes=_FILE_ID_BYTES)
+        archive = path_in(folder, f".{survey_name}.{file_name}.download")
         try:
-            downloaded = await job.download(archive, progress=progress)
-            fallback = f"{job.survey_id}.{file_extension(job.format, compress=False)}"
+            downloaded = await job._download(archive, progress, deadline)
+            fallback = f"{survey_name}.{file_extension(job.format, compress=False)}"
             if downloaded.compressed:
                 if not job.state.compress:
                     logger.warning("Qualtrics compressed the export of %s anyway; unzipping it", job.survey_id)
@@ -201,7 +239,7 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
                 )
             else:  # Qualtrics sent the raw file (compress=False): it only needs its name
                 name = None
-                path = target if target is not None else folder / fallback
+                path = target if target is not None else path_in(folder, fallback)
                 os.replace(archive, path)
         finally:
             archive.unlink(missing_ok=True)  # the download removes its own .part on failure
@@ -231,15 +269,24 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
         (or any type msgspec can convert to) as ``type`` for typed records. Memory holds a
         few chunks and one record, whatever the file's size.
 
+        ``timeout`` bounds the seconds spent waiting on Qualtrics: to start the job, for it
+        to build the file, and for the file's bytes (``None``: no limit). The time your loop
+        takes between records is not counted, so a slow consumer is never cut off.
+
         Raises:
             ConfigurationError: a format that cannot be streamed (spss, xml) or a bad option.
+            ExportTimeoutError: the job was still running at ``timeout`` (``error.state``
+                resumes it).
+            APITimeoutError: the file's bytes (or the start) did not come within ``timeout``.
         """
         record_decoder(format, type=type)  # refuses spss/xml before any request
-        check_timeout(timeout)
+        deadline = Deadline.after(
+            timeout, "timeout= of the stream: waiting to start, for the file to be built and for its bytes"
+        )
         export_body(format, options)
-        job = await self.start_export(survey_id, format=format, **options)
-        await job.wait(progress=progress, timeout=timeout)
-        records = job.records(type=type)
+        job = await self._start_within(deadline, survey_id, format, options)
+        await job._wait(deadline, progress)
+        records = job._records(type, deadline)
         try:
             async for record in records:
                 yield record
@@ -273,6 +320,7 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
         ``SV_123-00002-continuation.zip``). An expired or refused token falls back to a
         date window with an ``overlap`` (reported as ``may_repeat``), so no row is skipped.
         The state is saved only once the file is whole, so a failed run is repeated by the next.
+        ``timeout`` bounds the run's export as in :meth:`export`: start, wait and download.
 
         Example::
 
@@ -304,9 +352,15 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
 
         Each survey is written to ``dest_dir/{survey_id}.zip`` (or ``.{format}`` with
         ``compress=False``; with ``extract=True`` the unzipped ``{survey_id}.{format}``).
+        An id that is not a safe file name (``/``, ``..``, a device name, too long) is made
+        one (``_`` for what is unsafe, plus a short hash); nothing is written outside ``dest_dir``.
         At most ``concurrency`` exports run at once, and the client's rate limiter paces
         their requests. A survey that fails is yielded as an :class:`ExportFailure` value;
         the others go on.
+
+        ``timeout`` bounds each survey's export as in :meth:`export` (start, wait and
+        download), counted from when that export starts; a survey that runs out is yielded
+        as an :class:`ExportFailure` whose ``error`` says which step it was in.
 
         To stop early, close the generator (``break`` inside ``async with
         contextlib.aclosing(client.responses.export_many(...)) as outcomes:``): exports
@@ -339,10 +393,10 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
             async with limiter:
                 outcome: ExportResult | ExportFailure
                 try:
-                    if extract:
-                        dest = folder / f"{survey_id}.{file_extension(format, compress=False)}"
-                    else:
-                        dest = folder / f"{survey_id}.{file_extension(format, compress=compress)}"
+                    # An id never chooses the folder: "../x" is written as "_.._x-<hash>.zip"
+                    # inside dest_dir (docs/exports.md, "File names").
+                    extension = file_extension(format, compress=False if extract else compress)
+                    dest = path_in(folder, f"{safe_name(survey_id, fallback='survey')}.{extension}")
                     outcome = await self.export(
                         survey_id, dest, format=format, extract=extract, progress=progress, timeout=timeout, **options
                     )
