@@ -153,6 +153,7 @@ class OAuthClientCredentials:
         self._basic = Secret(base64.b64encode(f"{self._client_id}:{self._secret.reveal()}".encode()).decode("ascii"))
         self._header: tuple[str, str] | None = None
         self._token: Secret | None = None
+        self._retired: list[tuple[Secret, float]] = []  # replaced tokens, until they expire
         self._refresh_at = 0.0
         self._expires_at = 0.0
         self._minting: asyncio.Task[tuple[str, str]] | None = None
@@ -258,10 +259,14 @@ class OAuthClientCredentials:
             raise _MintFailed(
                 lambda: ResponseDecodeError(message, status=status, method="POST", path=TOKEN_PATH)
             ) from None
-        # Kept referenced: the log filter masks secrets only while they are alive.
+        # Kept referenced: secrets are masked only while they are alive. A replaced token
+        # stays valid (and in flight) until it expires, so it stays masked until then too.
+        now = time.monotonic()
+        if self._token is not None:
+            self._retired = [(t, end) for t, end in self._retired if end > now]
+            self._retired.append((self._token, self._expires_at))
         self._token = Secret(answer.access_token)
         self._header = ("Authorization", f"Bearer {self._token.reveal()}")
-        now = time.monotonic()
         self._expires_at = now + lifetime
         self._refresh_at = now + lifetime - min(_MAX_REFRESH_MARGIN, lifetime * 0.1)
         self.tokens_minted += 1

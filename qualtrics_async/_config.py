@@ -74,6 +74,7 @@ class Timeouts:
 
 
 _MiB = 1 << 20
+_MAX_RECORD_BYTES = (1 << 31) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,10 @@ class SizeLimits:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1024:
                 raise ConfigurationError(f"SizeLimits.{name} must be a whole number of bytes >= 1024, got {value!r}")
+        if self.record_bytes > _MAX_RECORD_BYTES:  # the csv module's field limit is a C long
+            raise ConfigurationError(
+                f"SizeLimits.record_bytes must be at most {_MAX_RECORD_BYTES}, got {self.record_bytes}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,11 @@ from urllib.parse import quote
 import msgspec
 
 from qualtrics_async._decoding import ErrorEnvelope, Meta, NestingTooDeepError, decode, error_decoder
+from qualtrics_async._secret import redact_and_cut
 from qualtrics_async.errors import (
     APIStatusError,
     AuthenticationError,
+    ConfigurationError,
     RateLimitError,
     ResponseDecodeError,
     ResponseTooLargeError,
@@ -74,7 +76,7 @@ def build_path(template: str, /, **params: str) -> str:
             raise KeyError(f"missing path parameter {name!r} for {template!r}")
         value = str(params[name])
         if not value or value in (".", ".."):
-            raise ValueError(f"path parameter {name!r} must be a non-empty id, got {value!r}")
+            raise ConfigurationError(f"path parameter {name!r} must be a non-empty id, got {value!r}")
         return quote(value, safe="")
 
     return _PLACEHOLDER.sub(fill, template)
@@ -82,9 +84,10 @@ def build_path(template: str, /, **params: str) -> str:
 
 def snippet(body: bytes | bytearray) -> str:
     """The first bytes of a body, decoded leniently, for error messages."""
-    text = body[:SNIPPET_BYTES].decode("utf-8", errors="replace")
-    text = " ".join(text.split())
-    return text + ("…" if len(body) > SNIPPET_BYTES else "")
+    # A margin past the cut, so a secret echoed across it is masked whole before cutting.
+    text = bytes(body[: SNIPPET_BYTES + 1024]).decode("utf-8", errors="replace")
+    text = redact_and_cut(" ".join(text.split()), SNIPPET_BYTES)
+    return text if text.endswith("…") or len(body) <= SNIPPET_BYTES + 1024 else text + "…"
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:
@@ -108,7 +111,7 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
         return seconds
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # "+99999999999999999999" overflows
         return None
     if when.tzinfo is None:
         return None
@@ -120,7 +123,7 @@ def status_code_of(meta: Meta | None) -> int | None:
     if meta is None or not meta.httpStatus:
         return None
     head = meta.httpStatus.strip().split(" ", 1)[0]
-    return int(head) if head.isdigit() else None
+    return int(head) if head.isascii() and head.isdigit() else None  # "²".isdigit() is True
 
 
 def decode_error_meta(body: bytes | bytearray) -> Meta | None:
@@ -163,7 +166,7 @@ def status_error(
     hint = (ERROR_CODE_HINTS.get(error.errorCode or "") if error else None) or cls.hint
     if meta is not None and meta.notice:
         notice = meta.notice.strip()
-        parts.append(f"; Qualtrics notice: {notice[:NOTICE_CHARS]!r}")
+        parts.append(f"; Qualtrics notice: {redact_and_cut(notice, NOTICE_CHARS)!r}")
         host = _QUALTRICS_HOST.search(notice)
         if host and 400 <= status < 500:
             # The classic cause of opaque 400/404s: the account lives on another datacenter.

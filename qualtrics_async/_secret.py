@@ -47,20 +47,36 @@ class Secret:
 
 
 class _Registry:
-    """Weak set of live secrets, consulted by the log filter."""
+    """The values of live secrets, consulted by the log filter and by errors.
+
+    Counted per :class:`Secret` object, not per value: secrets compare equal by value, so a
+    set of them would keep one entry for two clients sharing a token, and lose it when the
+    first client's secret is collected while the second is still in use.
+    """
 
     def __init__(self) -> None:
-        self._items: weakref.WeakSet[Secret] = weakref.WeakSet()
+        self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def add(self, secret: Secret) -> None:
-        if len(secret.reveal()) >= 4:  # masking 1-3 character strings would garble every log line
-            with self._lock:
-                self._items.add(secret)
+        value = secret.reveal()
+        if len(value) < 4:  # masking 1-3 character strings would garble every log line
+            return
+        with self._lock:
+            self._counts[value] = self._counts.get(value, 0) + 1
+        weakref.finalize(secret, self._drop, value)
+
+    def _drop(self, value: str) -> None:
+        with self._lock:
+            left = self._counts.get(value, 0) - 1
+            if left > 0:
+                self._counts[value] = left
+            else:
+                self._counts.pop(value, None)
 
     def values(self) -> list[str]:
         with self._lock:
-            return [s.reveal() for s in self._items]
+            return list(self._counts)
 
 
 _registry = _Registry()
@@ -68,10 +84,28 @@ _registry = _Registry()
 
 def redact(text: str) -> str:
     """Replace every live secret value in ``text`` by ``***``."""
-    for value in _registry.values():
+    for value in sorted(_registry.values(), key=len, reverse=True):  # a secret may contain another
         if value in text:
             text = text.replace(value, _MASK)
     return text
+
+
+def redact_and_cut(text: str, limit: int) -> str:
+    """``text`` masked, then cut to ``limit`` characters (``…`` marks a cut).
+
+    Masking comes first, so a secret straddling the cut is not left half visible; a cut
+    that ends inside a secret's first characters hides that tail too.
+    """
+    text = redact(text)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    for value in _registry.values():
+        for size in range(min(len(value), len(cut)), 3, -1):
+            if cut.endswith(value[:size]):
+                cut = cut[:-size] + _MASK
+                break
+    return cut + "…"
 
 
 class RedactingFilter(logging.Filter):

@@ -182,9 +182,24 @@ class Session:
                 raise ConfigurationError(
                     f"path {raw_path!r} has empty or dot segments; build paths with qualtrics_async.build_path()"
                 )
+            if _may_climb(raw_path):
+                raise ConfigurationError(
+                    f"path {raw_path!r} has an encoded slash or a backslash, which a server may read as a "
+                    "segment break; ids never hold one: check the id"
+                )
             url = URL(self._api_root + path_or_url)
             path = raw_path
         return Target(url, path)
+
+    def next_page_target(self, next_page: str) -> Target:
+        """The target of a server-given ``nextPage``; one that is unsafe is the server's doing,
+        so it raises :class:`UnsafeURLError` (a path of the caller's raises ``ConfigurationError``)."""
+        try:
+            return self.target(next_page)
+        except ConfigurationError:
+            raise UnsafeURLError(
+                f"refusing a nextPage whose path could leave {API_PREFIX}: {next_page[:200]!r}"
+            ) from None
 
     # -- the pipeline ------------------------------------------------------------------------
 
@@ -553,6 +568,9 @@ class Session:
         expect_result: bool,
         call: CallInfo,
     ) -> Answer:
+        if status == 204 and expect_result:
+            message = "HTTP 204 answer has no body, where this call expects a result"
+            raise _BadBody(protocol_error(message, status, call), False)
         if status == 204 or (not raw and not expect_result):
             return Answer(None, None, status, headers)
         try:

@@ -65,7 +65,7 @@ def create_http_session(
     return session
 
 
-async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes | bytearray | None:
+async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
     """The whole body, or ``None`` as soon as it is known to exceed ``limit`` bytes.
 
     Counted after ``Content-Encoding`` is undone: aiohttp inflates a compressed body in
@@ -77,12 +77,14 @@ async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes | byte
         if length > limit:
             return None
         return await resp.read()  # aiohttp stops at the declared length
-    body = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     while chunk := await resp.content.readany():
-        body += chunk
-        if len(body) > limit:
+        size += len(chunk)
+        if size > limit:
             return None
-    return body
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -113,9 +113,8 @@ class QualtricsError(Exception):
         attempts: int | None = None,
         elapsed: float | None = None,
     ) -> None:
-        message = redact(message)  # a server may echo the credentials it received
-        super().__init__(message)
-        self.message = message
+        self.message = message  # masked and made printable by __setattr__
+        super().__init__(self.message)
         self.method = method
         self.path = path
         self.request_id = request_id
@@ -125,7 +124,13 @@ class QualtricsError(Exception):
     def __setattr__(self, name: str, value: Any) -> None:
         # Every text an error carries may come from the server (a message, a code, a request
         # id, a snippet), and a server may echo the credentials it received.
-        super().__setattr__(name, redact(value) if isinstance(value, str) else value)
+        # Header bytes that are not UTF-8 reach us as lone surrogates, which no UTF-8 log
+        # or file could hold: they are written as escapes.
+        if isinstance(value, str):
+            value = redact(value)
+            if not value.isascii():
+                value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        super().__setattr__(name, value)
 
     def __str__(self) -> str:
         parts = [self.message]

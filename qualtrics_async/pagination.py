@@ -59,6 +59,8 @@ async def iter_pages(
     page_params = params
     empty_run = 0
     while target is not None:
+        if page_params is None and target is not path:
+            session.next_page_target(target)  # a server's nextPage that may not be asked: UnsafeURLError
         answer = await session.call("GET", target, params=page_params, decoder=decoder)
         page: ListResult[Any] = answer.result
         request_id = answer.meta.requestId if answer.meta else None

@@ -8,6 +8,8 @@ server echoing the credentials), I8 (every package logger redacts), I10 (dot seg
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import importlib
 import io
 import json
@@ -22,7 +24,7 @@ import pytest
 import qualtrics_async
 from qualtrics_async import QualtricsClient, RateLimits, RetryPolicy, Timeouts
 from qualtrics_async._logging import get_logger
-from qualtrics_async._secret import RedactingFilter
+from qualtrics_async._secret import RedactingFilter, Secret, redact
 from qualtrics_async.errors import (
     BadRequestError,
     ConfigurationError,
@@ -33,7 +35,7 @@ from qualtrics_async.errors import (
     UnsafeURLError,
 )
 from qualtrics_async.webhooks import WebhookPayloadError, WebhookReceiver, encode_delivery
-from tests.rawserver import Conn, RawServer, Reply, Request, body_reply, full_response, json_reply
+from tests.rawserver import Conn, RawServer, Reply, Request, body_reply, full_response, json_reply, raw
 
 TOKEN = "echoed-SECRET-token-4b1d9e77c2"
 FAST = RetryPolicy(base_delay=0.001, throttle_base_delay=0.001, max_delay=0.01)
@@ -309,3 +311,100 @@ async def test_E6_empty_pages_between_full_ones_are_followed() -> None:
         async with client_for(server) as client:
             ids = [item["id"] async for item in client.paginate("/surveys")]
     assert ids == [9, 19, 29, 39, 49, 59]
+
+
+# -- review findings: headers, cuts, rotated tokens, relative nextPage --------------------------
+
+
+async def test_I7_a_token_straddling_the_snippet_cut_is_not_half_shown() -> None:
+    async def page(conn: Conn, request: Request) -> None:
+        body = ("x" * 500 + " " + request.headers["x-api-token"] + " tail").encode()
+        await conn.send(full_response(403, body, content_type="text/html"))
+
+    async with RawServer(page) as server, client_for(server) as client:
+        with pytest.raises(QualtricsError) as caught:
+            await client.request("GET", "/surveys/SV_1")
+    shown = everything_shown(caught.value)
+    assert TOKEN[:6] not in shown  # not even the first characters survive the cut
+
+
+def test_I7_two_secrets_of_one_value_stay_masked_while_either_lives() -> None:
+    first, second = Secret("shared-value-1234"), Secret("shared-value-1234")
+    del first
+    gc.collect()
+    assert redact("x shared-value-1234 y") == "x *** y"
+    del second
+    gc.collect()
+    assert redact("x shared-value-1234 y") == "x shared-value-1234 y"
+
+
+async def test_I7_a_replaced_oauth_token_stays_masked_until_it_expires() -> None:
+    minted: list[str] = []
+
+    async def serve(conn: Conn, request: Request) -> None:
+        if request.path == "/oauth2/token":
+            minted.append(f"rotated-ACCESS-token-{len(minted)}-a81c")
+            body = json.dumps({"access_token": minted[-1], "expires_in": 1})
+            await conn.send(full_response(200, body.encode()))
+        else:
+            await conn.send(full_response(200, b'{"result": {}, "meta": {"httpStatus": "200 - OK"}}'))
+
+    async with RawServer(serve) as server:
+        client = QualtricsClient(client_id="c", client_secret="client-secret-9", base_url=server.base_url, env={})
+        async with client:
+            await client.request("GET", "/whoami")
+            await asyncio.sleep(1.0)  # past the refresh point: the next call mints a new token
+            await client.request("GET", "/whoami")
+            gc.collect()
+            assert len(minted) >= 2
+            assert redact(f"echo {minted[0]}") == "echo ***"  # still valid for a moment, still masked
+
+
+async def test_I7_non_utf8_header_bytes_give_a_printable_error() -> None:
+    head = b"HTTP/1.1 502 Bad \xff\xfe\r\nContent-Type: text/\xff\xfehtml\r\nContent-Length: 4\r\n\r\nnope"
+    async with RawServer(raw(head)) as server, client_for(server, retry=RetryPolicy(max_attempts=1)) as client:
+        with pytest.raises(ServerError) as caught:
+            await client.request("GET", "/surveys/SV_1")
+    everything_shown(caught.value).encode("utf-8")  # no lone surrogate left in any of it
+
+
+@pytest.mark.parametrize(
+    "retry_after", ["Mon, 01 Jan 2025 00:00:00 +99999999999999999999", "1e999", "²", "Wed, 99 Foo 2015"]
+)
+async def test_A2_unparseable_retry_after_falls_back_to_backoff(retry_after: str) -> None:
+    throttled = raw(full_response(429, b"{}", extra_headers=[("Retry-After", retry_after)]))
+    async with RawServer(throttled, json_reply({"id": "SV_1"})) as server, client_for(server) as client:
+        assert await client.request("GET", "/surveys/SV_1") == {"id": "SV_1"}
+    assert server.request_count == 2
+
+
+async def test_C7_a_meta_status_of_unicode_digits_is_a_protocol_error_not_a_value_error() -> None:
+    body = json.dumps({"result": {"id": 1}, "meta": {"httpStatus": "²² - odd"}}).encode()
+    async with RawServer(body_reply(body)) as server, client_for(server) as client:
+        assert await client.request("GET", "/surveys/SV_1") == {"id": 1}
+
+
+async def test_C7_a_204_where_a_result_is_expected_is_a_protocol_error() -> None:
+    async with RawServer(raw(b"HTTP/1.1 204 No Content\r\n\r\n")) as server, client_for(server) as client:
+        with pytest.raises(ResponseDecodeError, match="204"):
+            await client.surveys.get("SV_1")
+        assert await client.request("DELETE", "/surveys/SV_1") is None
+    assert server.request_count == 2  # not retried
+
+
+@pytest.mark.parametrize("path", ["/API/v3/surveys%2F..%2Fusers", "/API/v3/surveys%5C..%5Cusers", "/API/v3/a\\..\\b"])
+async def test_I10_relative_next_page_with_encoded_separators_is_unsafe(path: str) -> None:
+    body = json.dumps({"result": {"elements": [{"id": 1}], "nextPage": path}}).encode()
+    async with RawServer(body_reply(body)) as server, client_for(server) as client:
+        seen: list[Any] = []
+
+        async def walk() -> None:
+            async for item in client.paginate("/surveys"):
+                seen.append(item)
+
+        with pytest.raises(UnsafeURLError):
+            await walk()
+        with pytest.raises(ConfigurationError, match="encoded slash"):
+            await client.request("GET", "/surveys%2F..%2Fusers")
+    assert seen == [{"id": 1}]  # the first page was delivered
+    assert server.request_count == 1

@@ -217,6 +217,8 @@ class Contacts(Resource):
             for contact in page.elements:
                 yield contact
             target, params = page.nextPage or None, None
+            if target is not None:
+                self._client._open_session.next_page_target(target)  # an unsafe nextPage: UnsafeURLError
             if target is not None and target in seen:
                 raise PaginationError(f"the search's nextPage repeats after {len(seen)} pages; stopping")
             if target is not None:

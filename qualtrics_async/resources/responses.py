@@ -234,8 +234,9 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
                 if not job.state.compress:
                     logger.warning("Qualtrics compressed the export of %s anyway; unzipping it", job.survey_id)
                 name = await anyio.to_thread.run_sync(member_name, archive)
+                most = self._client._open_session.limits.download_bytes
                 path = await anyio.to_thread.run_sync(
-                    lambda: extract_single_member(archive, folder, fallback=fallback, target=target)
+                    lambda: extract_single_member(archive, folder, fallback=fallback, target=target, max_size=most)
                 )
             else:  # Qualtrics sent the raw file (compress=False): it only needs its name
                 name = None
@@ -393,7 +394,7 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
             async with limiter:
                 outcome: ExportResult | ExportFailure
                 try:
-                    # An id never chooses the folder: "../x" is written as "_.._x-<hash>.zip"
+                    # An id never chooses the folder: "../../x" is written as "_.._x-<hash>.zip"
                     # inside dest_dir (docs/exports.md, "File names").
                     extension = file_extension(format, compress=False if extract else compress)
                     dest = path_in(folder, f"{safe_name(survey_id, fallback='survey')}.{extension}")
@@ -443,7 +444,7 @@ def _server_time(date_header: str | None) -> str | None:
         return None
     try:
         parsed = email.utils.parsedate_to_datetime(date_header)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
