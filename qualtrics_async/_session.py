@@ -182,18 +182,20 @@ class Session:
                 raise ConfigurationError(
                     f"path {raw_path!r} has empty or dot segments; build paths with qualtrics_async.build_path()"
                 )
-            if _may_climb(raw_path):
-                raise ConfigurationError(
-                    f"path {raw_path!r} has an encoded slash or a backslash, which a server may read as a "
-                    "segment break; ids never hold one: check the id"
-                )
             url = URL(self._api_root + path_or_url)
             path = raw_path
         return Target(url, path)
 
     def next_page_target(self, next_page: str) -> Target:
         """The target of a server-given ``nextPage``; one that is unsafe is the server's doing,
-        so it raises :class:`UnsafeURLError` (a path of the caller's raises ``ConfigurationError``)."""
+        so it raises :class:`UnsafeURLError` (a path of the caller's raises ``ConfigurationError``).
+
+        A relative one is held to the rule of absolute URLs: no encoded ``/`` or ``\\``, which
+        a server decoding them could read as segment breaks. (A caller's path may hold ``%2F``:
+        :func:`build_path` writes a ``/`` inside an id that way, as one segment.)
+        """
+        if "://" not in next_page and _may_climb(next_page.partition("?")[0]):
+            raise UnsafeURLError(f"refusing a nextPage whose path could leave {API_PREFIX}: {next_page[:200]!r}")
         try:
             return self.target(next_page)
         except ConfigurationError:

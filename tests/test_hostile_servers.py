@@ -404,7 +404,5 @@ async def test_I10_relative_next_page_with_encoded_separators_is_unsafe(path: st
 
         with pytest.raises(UnsafeURLError):
             await walk()
-        with pytest.raises(ConfigurationError, match="encoded slash"):
-            await client.request("GET", "/surveys%2F..%2Fusers")
     assert seen == [{"id": 1}]  # the first page was delivered
     assert server.request_count == 1

@@ -755,13 +755,13 @@ class CsvRecordDecoder(RecordDecoder):
         return self._rows(batch)
 
     def _rows(self, batch: str) -> list[Any]:
-        # The csv module's field limit (process-wide, 128 KiB by default) is the record bound
-        # while this decoder parses, so a long answer is not "malformed" (docs/exports.md).
-        previous = csv.field_size_limit(self._record_bytes)
-        try:
-            return self._parse_rows(batch)
-        finally:
-            csv.field_size_limit(previous)
+        # The csv module's field limit is process-wide (128 KiB by default): it is raised to
+        # the record bound, never lowered, so a long answer is not "malformed" and parsers in
+        # other threads never see it shrink under them; the bound itself is enforced above,
+        # on what is held between chunks (docs/exports.md).
+        if csv.field_size_limit() < self._record_bytes:
+            csv.field_size_limit(self._record_bytes)
+        return self._parse_rows(batch)
 
     def _parse_rows(self, batch: str) -> list[Any]:
         reader = csv.reader(io.StringIO(batch, newline=""), delimiter=self._delimiter, strict=True)
