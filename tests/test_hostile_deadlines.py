@@ -17,17 +17,21 @@ loopback by the real client.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import re
+import threading
 import time
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from qualtrics_async import LocalRateLimiter, QualtricsClient, RateLimits, RedisRateLimiter, RetryPolicy, Timeouts
+from qualtrics_async._threads import Stopped, run_stoppable
 from qualtrics_async.errors import APITimeoutError, RateLimitError
 from qualtrics_async.exports import ExportFailure, ExportState
 from tests.conftest import FAST_RETRY, TOKEN
@@ -403,3 +407,66 @@ async def test_A8_redis_a_shared_pause_is_logged_once_by_the_worker_that_starts_
         assert len(_pauses(caplog)) == 2
         assert not a.using_fallback  # Redis answered throughout
         assert not b.using_fallback
+
+
+# -- H1: a cancelled export stops its worker thread too -----------------------------------------
+
+
+def _big_zip(megabytes: int) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("Survey.csv", "w") as member:
+        block = b"0" * (1 << 20)
+        for _ in range(megabytes):
+            member.write(block)
+    return buffer.getvalue()
+
+
+async def test_H1_export_cancelled_while_unzipping_writes_no_file_later(tmp_path: Path) -> None:
+    archive = _big_zip(300)  # ~300 KB that inflate to 300 MB: unzipping takes a while
+
+    async def serve(conn: Conn, request: Request) -> None:
+        if request.method == "POST":
+            body = envelope({"progressId": "ES_1", "percentComplete": 0.0, "status": "inProgress"})
+        elif request.path.endswith("/file"):
+            await conn.send(full_response(200, archive, content_type="application/zip"))
+            return
+        else:
+            body = envelope({"fileId": "F_1", "percentComplete": 100.0, "status": "complete"})
+        await conn.send(full_response(200, body))
+
+    async with RawServer(serve) as server:
+        client = QualtricsClient(
+            api_token=TOKEN, base_url=server.base_url, rate_limits=RateLimits.unlimited(), retry=FAST_RETRY, env={}
+        )
+        async with client:
+            task = asyncio.create_task(client.responses.export("SV_1", tmp_path, extract=True))
+            while not list(tmp_path.glob("Survey.csv.part")):  # the unzipping has begun
+                await asyncio.sleep(0.005)
+                assert not task.done()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert sorted(p.name for p in tmp_path.iterdir()) == []  # the thread stopped before this
+            await asyncio.sleep(0.5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # and nothing appeared afterwards
+
+
+async def test_H1_run_stoppable_waits_for_the_thread_to_stop_before_the_cancellation() -> None:
+    steps: list[str] = []
+    started = threading.Event()
+
+    def work(stop: threading.Event) -> None:
+        steps.append("started")
+        started.set()
+        while True:
+            time.sleep(0.01)
+            if stop.is_set():
+                steps.append("stopped")
+                raise Stopped
+
+    task = asyncio.create_task(run_stoppable(work))
+    assert await asyncio.get_running_loop().run_in_executor(None, started.wait, 10.0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert steps == ["started", "stopped"]  # the thread had returned when the cancellation arrived

@@ -24,6 +24,7 @@ import contextlib
 import inspect
 import os
 import re
+import threading
 import time
 import zipfile
 import zlib
@@ -37,6 +38,7 @@ import anyio
 from qualtrics_async._config import SizeLimits
 from qualtrics_async._sansio import CallInfo, format_size, protocol_error, too_large
 from qualtrics_async._session import Session, Target
+from qualtrics_async._threads import check, run_stoppable
 from qualtrics_async.errors import (
     APIConnectionError,
     APIStatusError,
@@ -46,6 +48,7 @@ from qualtrics_async.errors import (
 )
 
 CHUNK_SIZE = 1 << 18  # bytes read from the socket per step
+_VERIFY_BUFFER = 1 << 20  # bytes inflated per step of the CRC check
 FLUSH_SIZE = 1 << 20  # bytes buffered before a write to disk (in a worker thread)
 MAX_RESUMES = 20  # resumptions after a drop, beyond the pipeline's own retries, while bytes keep coming
 ZIP_MAGIC = b"PK\x03\x04"
@@ -362,7 +365,8 @@ async def download_to_file(
         await writer.flush()
         is_zip = transfer.head == ZIP_MAGIC
         transfer.check_complete(is_zip=is_zip)
-        await anyio.to_thread.run_sync(_finish, file, part, is_zip, what, session.limits.download_bytes)
+        most = session.limits.download_bytes
+        await run_stoppable(lambda stop: _finish(file, part, is_zip, what, most, stop))
         file.close()
         os.replace(part, dest)
         _fsync_dir(dest.parent)
@@ -373,15 +377,20 @@ async def download_to_file(
         raise
 
 
-def _finish(file: IO[bytes], part: Path, is_zip: bool, what: str, max_size: int) -> None:
-    """Flush to disk, then check the ZIP structure and CRCs (in a worker thread)."""
+def _finish(
+    file: IO[bytes], part: Path, is_zip: bool, what: str, max_size: int, stop: threading.Event | None = None
+) -> None:
+    """Flush to disk, then check the ZIP structure and CRCs (in a worker thread; ``stop``
+    ends it early when the caller was cancelled)."""
     file.flush()
     os.fsync(file.fileno())
     if is_zip:
-        verify_zip(part, what, max_size=max_size)
+        verify_zip(part, what, max_size=max_size, stop=stop)
 
 
-def verify_zip(path: Path, what: str = "the export file", *, max_size: int | None = None) -> None:
+def verify_zip(
+    path: Path, what: str = "the export file", *, max_size: int | None = None, stop: threading.Event | None = None
+) -> None:
     """Read the central directory and check every member's CRC-32.
 
     Members the central directory declares larger than ``max_size`` (``SizeLimits.download_bytes``),
@@ -404,11 +413,23 @@ def verify_zip(path: Path, what: str = "the export file", *, max_size: int | Non
                     raise too_large(
                         f"{files} of {what} (declared {format_size(declared)} inflated)", limit, "download_bytes"
                     )
-            bad = archive.testzip()
+            bad = _first_bad_member(archive, stop)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
         raise ExportCorruptError(f"{what} is not a whole ZIP archive ({exc})") from None
     if bad is not None:
         raise ExportCorruptError(f"{what} is corrupt: member {bad!r} fails its CRC-32 check")
+
+
+def _first_bad_member(archive: zipfile.ZipFile, stop: threading.Event | None) -> str | None:
+    """``ZipFile.testzip()``, one buffer at a time so that ``stop`` can end it."""
+    for info in archive.infolist():
+        try:
+            with archive.open(info) as member:  # the CRC-32 is checked when the member ends
+                while member.read(_VERIFY_BUFFER):
+                    check(stop)
+        except zipfile.BadZipFile:
+            return info.filename
+    return None
 
 
 def _fsync_dir(folder: Path) -> None:

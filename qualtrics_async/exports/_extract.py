@@ -12,13 +12,14 @@ through its checked ``path_in``, and the member is streamed to ``name + ".part"`
 from __future__ import annotations
 
 import os
-import shutil
+import threading
 import zipfile
 from pathlib import Path
 
 from qualtrics_async._config import SizeLimits
 from qualtrics_async._safename import path_in, safe_name
 from qualtrics_async._sansio import format_size, too_large
+from qualtrics_async._threads import check
 from qualtrics_async.errors import ExportCorruptError
 from qualtrics_async.exports._download import open_private, part_path
 
@@ -38,11 +39,18 @@ def safe_filename(name: str, *, fallback: str) -> str:
 
 
 def extract_single_member(
-    archive_path: Path, folder: Path, *, fallback: str, target: Path | None = None, max_size: int | None = None
+    archive_path: Path,
+    folder: Path,
+    *,
+    fallback: str,
+    target: Path | None = None,
+    max_size: int | None = None,
+    stop: threading.Event | None = None,
 ) -> Path:
     """Extract the archive's one member into ``folder`` under a safe name (or to ``target``).
 
-    Blocking: call it from a worker thread. Returns the extracted file's path.
+    Blocking: call it from a worker thread. Returns the extracted file's path. When ``stop``
+    is set (the caller was cancelled), it stops within one buffer and removes its ``.part``.
 
     Inflation is bounded (docs/exports.md, "Hostile export files"): a member declared larger
     than ``max_size`` (``SizeLimits.download_bytes``, its default when None) is refused before
@@ -70,7 +78,10 @@ def extract_single_member(
             out = open_private(part)
             try:
                 with archive.open(member) as source:  # zipfile checks the CRC-32 at the end
-                    shutil.copyfileobj(source, out, _COPY_BUFFER)
+                    while block := source.read(_COPY_BUFFER):
+                        check(stop)
+                        out.write(block)
+                check(stop)
                 out.flush()
                 os.fsync(out.fileno())
                 out.close()

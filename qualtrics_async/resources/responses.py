@@ -20,6 +20,7 @@ from qualtrics_async._decoding import envelope_decoder
 from qualtrics_async._logging import logger
 from qualtrics_async._safename import path_in, safe_name
 from qualtrics_async._sansio import build_path
+from qualtrics_async._threads import run_stoppable
 from qualtrics_async.errors import (
     ConfigurationError,
     ExportExpiredError,
@@ -235,8 +236,11 @@ class Responses(ResponseRecordsMixin, ResponseImportsMixin, Resource):
                     logger.warning("Qualtrics compressed the export of %s anyway; unzipping it", job.survey_id)
                 name = await anyio.to_thread.run_sync(member_name, archive)
                 most = self._client._open_session.limits.download_bytes
-                path = await anyio.to_thread.run_sync(
-                    lambda: extract_single_member(archive, folder, fallback=fallback, target=target, max_size=most)
+                # Stoppable: a cancelled export must not unzip its file into place afterwards.
+                path = await run_stoppable(
+                    lambda stop: extract_single_member(
+                        archive, folder, fallback=fallback, target=target, max_size=most, stop=stop
+                    )
                 )
             else:  # Qualtrics sent the raw file (compress=False): it only needs its name
                 name = None
