@@ -66,24 +66,20 @@ async def iter_pages(
         request_id = answer.meta.requestId if answer.meta else None
         next_page = page.nextPage or None
         if next_page is not None:
+            looping = None
             if next_page in seen:
-                raise PaginationError(
-                    f"nextPage repeats a page already fetched ({len(seen)} pages in): the server is looping, "
-                    "so the walk stops here; the pages so far were delivered, resume later from the last "
-                    "next_page of client.pages(), and report the requestId to Qualtrics if it recurs",
-                    method="GET",
-                    path=session.target(next_page).path,
-                    request_id=request_id,
-                )
+                looping = f"nextPage repeats a page already fetched ({len(seen)} pages in)"
             seen.add(next_page)
             empty_run = 0 if page.elements else empty_run + 1
             if empty_run >= MAX_EMPTY_PAGES:
+                looping = f"{empty_run} empty pages in a row, each naming a new nextPage"
+            if looping is not None:
                 raise PaginationError(
-                    f"{empty_run} empty pages in a row, each naming a new nextPage: the server seems to loop, "
-                    "so the walk stops here; resume later from the last next_page of client.pages(), and "
-                    "report the requestId to Qualtrics if it recurs",
+                    f"{looping}: the server seems to loop, so the walk stops here; the pages so far were "
+                    "delivered, resume later from the last next_page of client.pages(), and report the "
+                    "requestId to Qualtrics if it recurs",
                     method="GET",
-                    path=session.target(next_page).path,
+                    path=session.next_page_target(next_page).path,
                     request_id=request_id,
                 )
         yield Page(page.elements, next_page, request_id)
