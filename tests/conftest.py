@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -74,6 +75,19 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 REQUIRE_REDIS = os.environ.get("QUALTRICS_ASYNC_REQUIRE_REDIS") == "1"
 """Set by .ci/run: a missing redis-server (or libfaketime) fails the Redis tests instead of skipping them."""
+
+
+REQUIRE_TOOLS = os.environ.get("QUALTRICS_ASYNC_REQUIRE_TOOLS") == "1"
+"""Set by .ci/run: a missing system tool a test needs (openssl) fails the test instead of skipping it."""
+
+
+def need_tool(command: str, package: str) -> None:
+    """Skip the calling test when ``command`` is not installed (fail under REQUIRE_TOOLS, as in CI)."""
+    if shutil.which(command) is None:
+        message = f"the {command} command is needed (apt-get install {package}; .ci/run installs it)"
+        if REQUIRE_TOOLS:
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def need_redis_server() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import ssl
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from qualtrics_async import QualtricsClient, RateLimits, RetryPolicy, Timeouts
 from qualtrics_async._transport import default_ssl_context
 from qualtrics_async.errors import ClientClosedError, TLSError
 from qualtrics_async.testing import QualtricsEmulator
-from tests.conftest import FAST_TIMEOUTS, TOKEN, make_client
+from tests.conftest import FAST_TIMEOUTS, TOKEN, make_client, need_tool
 
 SLOW_RETRY = RetryPolicy(base_delay=10.0, max_delay=10.0)  # a retry would sleep for seconds
 
@@ -71,8 +70,7 @@ async def test_connection_is_released_before_sleeping_between_attempts(emulator:
 
 @pytest.fixture(scope="module")
 def self_signed_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make a self-signed certificate")
+    need_tool("openssl", "openssl")  # makes the self-signed certificate
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
